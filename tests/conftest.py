@@ -1,0 +1,91 @@
+"""Shared fixtures: fresh lineage databases on SQLite and, when configured, PostgreSQL.
+
+``A4NN_TEST_POSTGRES_URL`` (CI sets it) adds a PostgreSQL variant of every
+database-backed test; each test gets its own throw-away schema, selected through the
+connection's ``search_path`` so migrations and queries need no schema awareness.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DIR = REPO_ROOT.parent / "shared"
+ICPP23_DIR = SHARED_DIR / "data" / "icpp23"
+POSTGRES_ENV = "A4NN_TEST_POSTGRES_URL"
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRES_ENV) else [])
+
+
+def _postgres_admin_url() -> str:
+    url = make_url(os.environ[POSTGRES_ENV])
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A URL into a fresh PostgreSQL schema, dropped afterwards (skips without the env var)."""
+    if not os.environ.get(POSTGRES_ENV):
+        pytest.skip(f"{POSTGRES_ENV} not set")
+    admin_url = _postgres_admin_url()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(admin_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL to an empty database on each configured backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lineage.db'}"
+    return request.getfixturevalue("postgres_schema_url")
+
+
+@pytest.fixture
+def database_url(empty_database_url: str) -> str:
+    """A URL to a database upgraded to the head revision."""
+    from a4nn.migrations.runner import upgrade_database
+
+    upgrade_database(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def database(database_url: str):
+    """An open :class:`a4nn.lineage.database.Database` at head revision."""
+    from a4nn.lineage.database import Database
+
+    db = Database.open(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def recorder(database):
+    from a4nn.lineage.recorder import Recorder
+
+    return Recorder(database)
+
+
+@pytest.fixture
+def icpp23_dir() -> Path:
+    """The published A4NN logs beside the repository (skips when ../shared is absent)."""
+    if not ICPP23_DIR.is_dir():
+        pytest.skip(f"published A4NN logs not found at {ICPP23_DIR} (../shared/data/icpp23 beside the repo)")
+    return ICPP23_DIR
