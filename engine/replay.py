@@ -1,0 +1,87 @@
+"""Replay: run a strategy over many recorded learning curves, in parallel processes.
+
+This is the batch API of the engine: fits are independent per curve, so a process
+pool over curves gives near-linear speed-up without vectorizing scipy's optimizer.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from a4nn.engine.prediction import PredictionEngine
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """What happened to one curve under a strategy."""
+
+    epochs_used: int          # observations consumed before stopping (or all)
+    stopped: bool
+    converged: bool
+    fitness: float            # handed to the NAS: prediction when converged, else last value
+    predictions: tuple[float, ...]
+    fit_seconds: float
+
+
+def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any]) -> ReplayOutcome:
+    """Feed one curve epoch by epoch until the engine stops it."""
+    engine = PredictionEngine(**engine_kwargs)
+    fit_seconds = 0.0
+    decision = None
+    used = 0
+    for index, value in enumerate(values):
+        decision = engine.observe(index + 1, value)
+        fit_seconds += decision.fit_seconds
+        used = index + 1
+        if decision.stop:
+            break
+    finite = [float(v) for v in values[:used] if v is not None and math.isfinite(float(v))]
+    last = finite[-1] if finite else math.nan
+    converged = bool(decision and decision.converged)
+    fitness = decision.prediction if converged else last
+    return ReplayOutcome(used, bool(decision and decision.stop), converged, float(fitness),
+                         tuple(engine.predictions), fit_seconds)
+
+
+def _replay_chunk(args: tuple[list[list[float]], dict[str, Any]]) -> list[ReplayOutcome]:
+    curves, kwargs = args
+    return [replay_curve(curve, kwargs) for curve in curves]
+
+
+def replay_curves(curves: Sequence[Sequence[float]], engine_kwargs: dict[str, Any] | None = None,
+                  processes: int | None = None, progress: bool = False) -> list[ReplayOutcome]:
+    """Replay many curves; ``processes`` > 1 spreads them over a process pool (order kept)."""
+    kwargs = dict(engine_kwargs or {})
+    curves = [list(map(float, curve)) for curve in curves]
+    processes = processes or min(len(curves), os.cpu_count() or 1)
+    if processes <= 1 or len(curves) < 4:
+        iterator = curves
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(curves, desc=f"replay {kwargs.get('strategy', 'a4nn')}", unit="curve")
+        return [replay_curve(curve, kwargs) for curve in iterator]
+    chunks = [curves[i::processes * 4] for i in range(processes * 4)]
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        results = list(pool.map(_replay_chunk, [(chunk, kwargs) for chunk in chunks]))
+    ordered: list[ReplayOutcome | None] = [None] * len(curves)
+    for i, chunk_results in enumerate(results):
+        for j, outcome in enumerate(chunk_results):
+            ordered[i + j * processes * 4] = outcome
+    return [o for o in ordered if o is not None]
+
+
+def epochs_saved(outcomes: Sequence[ReplayOutcome], budget: int) -> float:
+    """Share of the epoch budget (``budget`` per curve) the strategy did not spend."""
+    if not outcomes:
+        return 0.0
+    return 1.0 - sum(o.epochs_used for o in outcomes) / (budget * len(outcomes))
+
+
+def as_array(outcomes: Sequence[ReplayOutcome]) -> np.ndarray:
+    return np.array([o.fitness for o in outcomes], dtype=float)
