@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -208,6 +208,18 @@ class Recorder:
                   "n_params": n_params, "device": device, "status": "running", "terminated_early": False,
                   "created_at": datetime.now(timezone.utc)}
         return self._get_or_create(Architecture, values, ["search_id", "generation", "index"])
+
+    def clear_architecture_trail(self, architecture_id: int) -> None:
+        """Forget epochs, predictions and checkpoints of an unfinished architecture before retraining it.
+
+        A search killed mid-training resumes by training that network again from
+        scratch; clearing first guarantees no stale epoch survives past the new stop.
+        """
+        with self.database.engine.begin() as connection:
+            for model in (Epoch, Prediction, Checkpoint):
+                connection.execute(delete(self._table(model)).where(model.architecture_id == architecture_id))
+            connection.execute(update(self._table(Architecture)).where(Architecture.id == architecture_id)
+                               .values(status="running", error=None))
 
     def architecture_status(self, architecture_id: int) -> str:
         with self.database.engine.connect() as connection:
