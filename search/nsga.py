@@ -46,14 +46,14 @@ class RecordingCrossover(TwoPointCrossover):
         super().__init__()
         self.children: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def do(self, problem, pop, parents=None, **kwargs):  # noqa: ANN001 - pymoo signature
-        offspring = super().do(problem, pop, parents, **kwargs)
-        if parents is not None:
-            X = pop.get("X")
-            n_matings = len(parents)
-            for k, child in enumerate(offspring.get("X")):
-                a, b = parents[k % n_matings]
-                self.children.append((np.asarray(child, dtype=int), np.asarray(X[a], dtype=int), np.asarray(X[b], dtype=int)))
+    def do(self, problem, pop, parents=None, *args, **kwargs):  # noqa: ANN001 - pymoo signature
+        offspring = super().do(problem, pop, parents, *args, **kwargs)
+        # pymoo's Mating hands over the selected matings as rows of individuals
+        matings = [pop[mating] for mating in parents] if parents is not None else pop
+        parent_bits = [[np.asarray(individual.get("X"), dtype=int) for individual in mating] for mating in matings]
+        for k, child in enumerate(offspring.get("X")):
+            a, b = parent_bits[k % len(parent_bits)][:2]
+            self.children.append((np.asarray(child, dtype=int), a, b))
         return offspring
 
 
