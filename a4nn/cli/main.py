@@ -18,15 +18,6 @@ COMMANDS: dict[str, str] = {
     "db": "a4nn.cli.db:db",
     "engine": "a4nn.cli.engine:engine",
     "search": "a4nn.cli.search:search",
-    "ingest": "a4nn.cli.ingest:ingest",
-    "generate": "a4nn.cli.ingest:generate",
-    "serve": "a4nn.cli.serve:serve",
-    "export": "a4nn.cli.export:export",
-    "verify": "a4nn.cli.export:verify",
-    "publish": "a4nn.cli.export:publish",
-    "plot": "a4nn.cli.analyze:plot",
-    "report": "a4nn.cli.analyze:report",
-    "similar": "a4nn.cli.analyze:similar",
 }
 
 

@@ -1,0 +1,41 @@
+"""How good is a strategy's fitness for the NAS: savings, error, ranking, selected Pareto front."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import spearmanr
+
+
+def pareto_front(accuracy: np.ndarray, flops: np.ndarray) -> set[int]:
+    """Indices of networks no other network beats in both accuracy (max) and FLOPs (min)."""
+    front = set()
+    for i in range(len(accuracy)):
+        dominated = np.any((accuracy >= accuracy[i]) & (flops <= flops[i]) & ((accuracy > accuracy[i]) | (flops < flops[i])))
+        if not dominated and np.isfinite(accuracy[i]):
+            front.add(i)
+    return front
+
+
+def strategy_report(fitness: Sequence[float], true_final: Sequence[float], epochs_used: Sequence[int], budget: int,
+                    flops: Sequence[float] | None = None, top_k: int = 10) -> dict:
+    fitness = np.asarray(fitness, dtype=float)
+    truth = np.asarray(true_final, dtype=float)
+    valid = np.isfinite(fitness) & np.isfinite(truth)
+    report = {
+        "networks": int(len(truth)),
+        "epochs_used": int(np.sum(epochs_used)),
+        "epochs_saved": float(1 - np.sum(epochs_used) / (budget * len(truth))),
+        "mae": float(np.mean(np.abs(fitness[valid] - truth[valid]))),
+        "spearman": float(spearmanr(fitness[valid], truth[valid]).statistic),
+        f"top{top_k}_recall": float(len(set(np.argsort(-truth)[:top_k]) & set(np.argsort(-np.nan_to_num(fitness, nan=-1))[:top_k])) / top_k),
+    }
+    if flops is not None:
+        flops = np.asarray(flops, dtype=float)
+        true_front = pareto_front(truth, flops)
+        selected = pareto_front(np.nan_to_num(fitness, nan=-np.inf), flops)
+        report["pareto"] = {
+            "true_front": sorted(true_front), "selected_front": sorted(selected),
+            "jaccard": float(len(true_front & selected) / len(true_front | selected)) if true_front | selected else 1.0,
+        }
+    return report
