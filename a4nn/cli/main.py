@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "db": "a4nn.cli.db:db",
     "engine": "a4nn.cli.engine:engine",
     "search": "a4nn.cli.search:search",
+    "serve": "a4nn.cli.serve:serve",
 }
 
 
