@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -98,6 +99,28 @@ class Recorder:
     def __init__(self, database: Database):
         self.database = database
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
+        self._bound: Connection | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator["Recorder"]:
+        """Make every write inside the block one transaction (an importer's file is all or nothing)."""
+        if self._bound is not None:
+            yield self
+            return
+        with self.database.engine.begin() as connection:
+            self._bound = connection
+            try:
+                yield self
+            finally:
+                self._bound = None
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        if self._bound is not None:
+            yield self._bound
+        else:
+            with self.database.engine.begin() as connection:
+                yield connection
 
     # ------------------------------------------------------------------ helpers
     def _table(self, model: type) -> Table:
@@ -109,7 +132,7 @@ class Recorder:
 
     def _get_or_create(self, model: type, values: Mapping[str, Any], keys: Sequence[str]) -> int:
         table = self._table(model)
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             self._insert_ignore(connection, model, values, keys)
             where = [table.c[key] == values[key] for key in keys]
             return int(connection.execute(select(table.c.id).where(*where)).scalar_one())
@@ -154,7 +177,7 @@ class Recorder:
 
     def add_genome_parent(self, child_id: int, parent_id: int, operator: str, search_id: int | None = None) -> None:
         """Record an evolution edge (idempotent)."""
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             self._insert_ignore(connection, GenomeParent,
                                 {"child_id": child_id, "parent_id": parent_id, "operator": operator, "search_id": search_id},
                                 ["child_id", "parent_id", "operator"])
@@ -179,11 +202,11 @@ class Recorder:
         return self._get_or_create(Search, values, ["name"])
 
     def set_search_status(self, search_id: int, status: str) -> None:
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             connection.execute(update(self._table(Search)).where(Search.id == search_id).values(status=status))
 
     def finish_search(self, search_id: int, status: str = "completed") -> None:
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             connection.execute(
                 update(self._table(Search)).where(Search.id == search_id)
                 .values(status=status, finished_at=datetime.now(timezone.utc))
@@ -215,7 +238,7 @@ class Recorder:
         A search killed mid-training resumes by training that network again from
         scratch; clearing first guarantees no stale epoch survives past the new stop.
         """
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             for model in (Epoch, Prediction, Checkpoint):
                 connection.execute(delete(self._table(model)).where(model.architecture_id == architecture_id))
             connection.execute(update(self._table(Architecture)).where(Architecture.id == architecture_id)
@@ -248,7 +271,7 @@ class Recorder:
             {"final_acc": final_acc, "predicted_acc": predicted_acc, "fitness": fitness, "wall_seconds": wall_seconds},
             ARCHITECTURE_METRICS,
         )
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             if epochs_trained is None:
                 epochs_trained = connection.execute(
                     select(Epoch.epoch).where(Epoch.architecture_id == architecture_id).order_by(Epoch.epoch.desc()).limit(1)
@@ -279,7 +302,7 @@ class Recorder:
     ) -> None:
         """Record one epoch; logging the same (architecture, epoch) again replaces it."""
         row = self._epoch_row(architecture_id, epoch, locals())
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             self._upsert_many(Epoch, [row], ["architecture_id", "epoch"], connection)
 
     def bulk_epochs(self, rows: Iterable[Mapping[str, Any]], connection: Connection | None = None) -> int:
@@ -293,7 +316,7 @@ class Recorder:
 
     def _bulk(self, model: type, rows: list[dict[str, Any]], keys: Sequence[str], connection: Connection | None) -> int:
         if connection is None:
-            with self.database.engine.begin() as own:
+            with self._begin() as own:
                 return self._bulk(model, rows, keys, own)
         for start in range(0, len(rows), BULK_CHUNK):
             self._upsert_many(model, rows[start:start + BULK_CHUNK], keys, connection)
@@ -336,7 +359,7 @@ class Recorder:
         row = {"architecture_id": architecture_id, "epoch": float(epoch), "uri": path.resolve().as_uri(),
                "sha256": digest, "size_bytes": path.stat().st_size, "format": format,
                "created_at": datetime.now(timezone.utc)}
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             self._upsert_many(Checkpoint, [row], ["architecture_id", "epoch"], connection)
         return digest
 
@@ -344,7 +367,7 @@ class Recorder:
     def log_publication(self, search_id: int | None, target: str, manifest: Mapping[str, Any],
                         persistent_id: str | None = None, url: str | None = None) -> int:
         """Record an export or publish event; returns its id."""
-        with self.database.engine.begin() as connection:
+        with self._begin() as connection:
             result = connection.execute(
                 self._insert(self._table(Publication)).values(
                     search_id=search_id, target=target, manifest=dict(manifest), persistent_id=persistent_id,

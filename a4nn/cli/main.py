@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "engine": "a4nn.cli.engine:engine",
     "search": "a4nn.cli.search:search",
     "serve": "a4nn.cli.serve:serve",
+    "ingest": "a4nn.cli.ingest:ingest",
 }
 
 
