@@ -63,3 +63,24 @@ def list_datasets(database: Database = Depends(get_database)):
 @router.get("/health", response_model=Health, tags=["service"])
 def health(database: Database = Depends(get_database)):
     return {"status": "ok", "database": database.dialect, "schema_revision": current_revision(database.engine)}
+
+
+@router.get("/searches/{search_id}/pareto", tags=["searches"],
+            summary="Non-dominated models of a search: maximal accuracy, minimal MFLOPs")
+def search_pareto(search_id: int, metric: str = "acc", database: Database = Depends(get_database)):
+    columns = {"acc": Architecture.final_acc, "fitness": Architecture.fitness, "pred": Architecture.predicted_acc}
+    if metric not in columns:
+        raise HTTPException(400, f"metric must be one of {', '.join(columns)}")
+    with database.session() as session:
+        if session.get(Search, search_id) is None:
+            raise HTTPException(404, f"no search with id {search_id}")
+        rows = session.execute(select(Architecture.id, columns[metric].label("value"), Architecture.flops)
+                               .where(Architecture.search_id == search_id, columns[metric].is_not(None),
+                                      Architecture.flops.is_not(None))
+                               .order_by(Architecture.flops, columns[metric].desc())).all()
+    front, best = [], float("-inf")
+    for row in rows:  # sorted by flops ascending: keep each model that beats every cheaper one
+        if row.value > best:
+            front.append({"id": row.id, metric: row.value, "flops": row.flops})
+            best = row.value
+    return front

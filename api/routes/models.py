@@ -130,3 +130,74 @@ def model_predictions(model_id: int, request: Request, format: str | None = None
     if output not in ("json", "csv", "parquet"):
         raise HTTPException(400, "format must be json, csv or parquet")
     return items if output == "json" else tabular(items, output)
+
+
+@router.get("/models/{model_id}/lineage", summary="Genome ancestry (up) or descendants (down)",
+            description="Follows genome_parents edges up to `hops` steps; each node lists the models trained from that genome.")
+def model_lineage(model_id: int, direction: str = "up", hops: int = 1, database: Database = Depends(get_database)):
+    if direction not in ("up", "down"):
+        raise HTTPException(400, "direction must be 'up' (parents) or 'down' (children)")
+    if not 1 <= hops <= 50:
+        raise HTTPException(400, "hops must be from 1 to 50")
+    from a4nn.lineage.models import GenomeParent
+
+    with database.session() as session:
+        row = _model_row(session, model_id)
+        start = row.Architecture.genome_id
+        if start is None:
+            return {"model": model_id, "genome_id": None, "direction": direction, "edges": [], "genomes": {}}
+        edges, frontier, seen = [], {start}, {start}
+        for hop in range(1, hops + 1):
+            if not frontier:
+                break
+            mine, other = (GenomeParent.child_id, GenomeParent.parent_id) if direction == "up" else \
+                (GenomeParent.parent_id, GenomeParent.child_id)
+            found = session.execute(select(mine, other, GenomeParent.operator).where(mine.in_(frontier))).all()
+            frontier = set()
+            for src, dst, operator in found:
+                edges.append({"from": src, "to": dst, "operator": operator, "hop": hop})
+                if dst not in seen:
+                    seen.add(dst)
+                    frontier.add(dst)
+        bits = dict(session.execute(select(Genome.id, Genome.bits).where(Genome.id.in_(seen))).all())
+        models_of: dict[int, list[int]] = {}
+        for arch_id, genome_id in session.execute(select(Architecture.id, Architecture.genome_id)
+                                                  .where(Architecture.genome_id.in_(seen))).all():
+            models_of.setdefault(genome_id, []).append(arch_id)
+    return {"model": model_id, "genome_id": start, "direction": direction, "edges": edges,
+            "genomes": {str(g): {"bits": bits.get(g), "models": models_of.get(g, [])} for g in seen}}
+
+
+@router.get("/models/{model_id}/checkpoints", summary="Saved model states")
+def model_checkpoints(model_id: int, database: Database = Depends(get_database)):
+    from a4nn.lineage.models import Checkpoint
+
+    with database.session() as session:
+        _model_row(session, model_id)
+        rows = session.scalars(select(Checkpoint).where(Checkpoint.architecture_id == model_id).order_by(Checkpoint.epoch))
+        return [{"epoch": c.epoch, "uri": c.uri, "sha256": c.sha256, "size_bytes": c.size_bytes, "format": c.format,
+                 "download": f"/models/{model_id}/checkpoints/{c.epoch:g}"} for c in rows]
+
+
+@router.get("/models/{model_id}/checkpoints/{epoch}", summary="Download one checkpoint (sha256 in X-Checksum-SHA256)")
+def download_checkpoint(model_id: int, epoch: float, database: Database = Depends(get_database)):
+    from pathlib import Path
+    from urllib.parse import unquote, urlparse
+
+    from fastapi.responses import FileResponse
+
+    from a4nn.lineage.models import Checkpoint
+
+    with database.session() as session:
+        _model_row(session, model_id)
+        row = session.scalar(select(Checkpoint).where(Checkpoint.architecture_id == model_id, Checkpoint.epoch == epoch))
+    if row is None:
+        raise HTTPException(404, f"model {model_id} has no checkpoint at epoch {epoch:g}")
+    parsed = urlparse(row.uri)
+    if parsed.scheme != "file":
+        raise HTTPException(404, f"checkpoint is stored at {row.uri}, not on this server")
+    path = Path(unquote(parsed.path))
+    if not path.is_file():
+        raise HTTPException(404, f"checkpoint file {path.name} is no longer on disk")
+    return FileResponse(path, media_type="application/octet-stream", filename=path.name,
+                        headers={"X-Checksum-SHA256": row.sha256})
