@@ -47,6 +47,14 @@ def tabular(items: list[dict[str, Any]], output_format: str) -> Response:
     return Response(buffer.getvalue(), media_type="application/vnd.apache.parquet")
 
 
+def respond(items: list[dict[str, Any]], request: Request, explicit: str | None):
+    """JSON by default; CSV or Parquet when asked by ?format= or Accept: text/csv."""
+    output = wanted_format(request, explicit)
+    if output not in ("json", "csv", "parquet"):
+        raise HTTPException(400, "format must be json, csv or parquet")
+    return items if output == "json" else tabular(items, output)
+
+
 def wanted_format(request: Request, explicit: str | None) -> str:
     if explicit:
         return explicit
@@ -111,10 +119,7 @@ def model_epochs(model_id: int, request: Request, format: str | None = None, dat
         epochs = session.scalars(select(Epoch).where(Epoch.architecture_id == model_id).order_by(Epoch.epoch)).all()
         items = [{key: _finite(restore_nonfinite(getattr(e, key), key, e.nonfinite))
                   for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds")} for e in epochs]
-    output = wanted_format(request, format)
-    if output not in ("json", "csv", "parquet"):
-        raise HTTPException(400, "format must be json, csv or parquet")
-    return items if output == "json" else tabular(items, output)
+    return respond(items, request, format)
 
 
 @router.get("/models/{model_id}/predictions", response_model=list[PredictionRow], summary="Prediction-engine interactions")
@@ -126,10 +131,7 @@ def model_predictions(model_id: int, request: Request, format: str | None = None
                                .order_by(Prediction.epoch)).all()
         items = [{"epoch": p.epoch, "target_epoch": p.target_epoch, "value": p.value, "function": p.function,
                   "params": p.params, "converged": p.converged, "seconds": p.seconds} for p in rows]
-    output = wanted_format(request, format)
-    if output not in ("json", "csv", "parquet"):
-        raise HTTPException(400, "format must be json, csv or parquet")
-    return items if output == "json" else tabular(items, output)
+    return respond(items, request, format)
 
 
 @router.get("/models/{model_id}/lineage", summary="Genome ancestry (up) or descendants (down)",
