@@ -87,6 +87,12 @@ FIELDS: dict[str, Field] = {
 }
 
 
+#: the architecture columns a model list shows; the JSON blobs (arch, train_params) stay in the table
+SUMMARY_COLUMNS = tuple(Architecture.__table__.c[name] for name in (
+    "id", "search_id", "generation", "index", "genome_id", "flops", "n_params", "status", "epochs_trained",
+    "terminated_early", "stop_epoch", "final_acc", "predicted_acc", "fitness", "wall_seconds"))
+
+
 @dataclass
 class ModelQuery:
     """A parsed filter: conditions, sort, page size and the keyset position."""
@@ -103,7 +109,7 @@ class ModelQuery:
         """SELECT of architectures joined with search, dataset, genome and engine config."""
         column = FIELDS[self.sort_field].column
         statement = (
-            select(Architecture, Search.name.label("search_name"), Search.nas, Dataset.name.label("dataset_name"),
+            select(*SUMMARY_COLUMNS, Search.name.label("search_name"), Search.nas, Dataset.name.label("dataset_name"),
                    Dataset.beam, Genome.bits.label("genome_bits"), EngineConfig.function)
             .join(Search, Search.id == Architecture.search_id)
             .outerjoin(Dataset, Dataset.id == Search.dataset_id)
@@ -127,9 +133,11 @@ class ModelQuery:
             order = [column.asc(), Architecture.id.asc()] if self.sort_field != "id" else [Architecture.id.asc()]
         return statement.order_by(*order).limit(self.limit + 1)
 
-    def cursor_for(self, architecture: Architecture) -> str:
-        value = getattr(architecture, FIELDS[self.sort_field].column.key)
-        payload = json.dumps([self.sort_field, self.descending, value, architecture.id]).encode()
+    def cursor_for(self, row: Any) -> str:
+        """The opaque position after ``row`` (a result row of :meth:`statement`)."""
+        values = row._mapping
+        value = values[FIELDS[self.sort_field].column.key]
+        payload = json.dumps([self.sort_field, self.descending, value, values["id"]]).encode()
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 

@@ -25,16 +25,20 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+SUMMARY_FIELDS = ("id", "search_id", "generation", "index", "flops", "n_params", "status", "epochs_trained",
+                  "terminated_early", "stop_epoch", "final_acc", "predicted_acc", "fitness", "wall_seconds")
+
+
 def summary(row: Any) -> dict[str, Any]:
-    arch: Architecture = row.Architecture
-    return {
-        "id": arch.id, "search_id": arch.search_id, "search": row.search_name, "nas": row.nas,
-        "dataset": row.dataset_name, "beam": row.beam, "generation": arch.generation, "index": arch.index,
-        "genome": row.genome_bits, "flops": arch.flops, "n_params": arch.n_params, "status": arch.status,
-        "epochs_trained": arch.epochs_trained, "terminated_early": arch.terminated_early, "stop_epoch": arch.stop_epoch,
-        "final_acc": arch.final_acc, "predicted_acc": arch.predicted_acc, "fitness": arch.fitness,
-        "wall_seconds": arch.wall_seconds, "function": row.function,
-    }
+    """A list item from a filter row (plain columns) or a detail row (with the Architecture entity)."""
+    values = row._mapping
+    if "Architecture" in values:
+        entity = values["Architecture"]
+        item = {key: getattr(entity, key) for key in SUMMARY_FIELDS}
+    else:
+        item = {key: values[key] for key in SUMMARY_FIELDS}
+    return item | {"search": values["search_name"], "nas": values["nas"], "dataset": values["dataset_name"],
+                   "beam": values["beam"], "genome": values["genome_bits"], "function": values["function"]}
 
 
 def tabular(items: list[dict[str, Any]], output_format: str) -> Response:
@@ -77,7 +81,7 @@ def list_models(request: Request, database: Database = Depends(get_database)):
     next_link = None
     if more:
         kept = "&".join(p for p in request.url.query.split("&") if p and not p.startswith("cursor="))
-        next_link = f"{request.url.path}?{kept}{'&' if kept else ''}cursor={query.cursor_for(page[-1].Architecture)}"
+        next_link = f"{request.url.path}?{kept}{'&' if kept else ''}cursor={query.cursor_for(page[-1])}"
     return {"items": items, "count": len(items), "next": next_link}
 
 
