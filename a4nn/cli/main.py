@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "search": "a4nn.cli.search:search",
     "serve": "a4nn.cli.serve:serve",
     "ingest": "a4nn.cli.ingest:ingest",
+    "export": "a4nn.cli.export:export",
+    "verify": "a4nn.cli.export:verify",
 }
 
 
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except A4nnError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
+    except SystemExit as exc:  # commands that report "some input was rejected" exit 1
+        return exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130

@@ -63,6 +63,7 @@ def search(db_url: str, dataset: str, beam: str, preset: str, pop, offspring, ge
     the lineage database; a final Pareto table (accuracy vs MFLOPs) and the epochs
     saved are printed. A killed search continues with --resume ID.
     """
+    from sqlalchemy import select
     from tqdm import tqdm
 
     from a4nn import __version__
@@ -106,12 +107,16 @@ def search(db_url: str, dataset: str, beam: str, preset: str, pop, offspring, ge
         engine_config_id = recorder.register_engine_config(**engine_factory().settings())  # type: ignore[union-attr]
     if resume_id is None:
         name = name or f"nsga-{options['dataset']}-{options['beam']}-{options['engine']}-s{seed}-{time.strftime('%Y%m%dT%H%M%S')}"
-        search_id = recorder.start_search(name, "nsga-net-macro", dataset_id, engine_config_id, options, seed=seed,
-                                          code_version=__version__, host=socket.gethostname())
-        folder = (run_dir / f"search-{search_id}").resolve()
+        folder = (run_dir / name).resolve()
+        if (folder / "nsga_state.pkl").exists():
+            raise click.ClickException(f"{folder} already holds the state of another search; pass a different --run-dir")
         options["run_dir"] = str(folder)
         with database.session() as session:
-            session.get(Search, search_id).config = dict(options)
+            existing = session.scalar(select(Search.id).where(Search.name == name))
+        if existing is not None:
+            raise click.ClickException(f"a search named {name!r} exists (id {existing}); use --resume {existing} or another --name")
+        search_id = recorder.start_search(name, "nsga-net-macro", dataset_id, engine_config_id, options, seed=seed,
+                                          code_version=__version__, host=socket.gethostname())
     else:
         search_id = resume_id
         recorder.set_search_status(search_id, "running")

@@ -1,4 +1,8 @@
-"""Bringing external record trails into the lineage database (transactional per file, idempotent)."""
-from a4nn.commons.ingest.driver import IngestSummary, ingest_paths
+"""Bringing external record trails into the lineage database (transactional per file, idempotent).
 
-__all__ = ["IngestSummary", "ingest_paths"]
+Formats: the published A4NN ICPP'23 logs (:mod:`.icpp23`) and the 6000-NN random-network
+tables (:mod:`.random_nn`); :func:`ingest_paths` walks files, folders and archives.
+"""
+from a4nn.commons.ingest.driver import FORMATS, IngestSummary, ingest_paths
+
+__all__ = ["FORMATS", "IngestSummary", "ingest_paths"]

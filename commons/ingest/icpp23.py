@@ -25,7 +25,13 @@ FUNCTION = "a-b^(c-x)"
 E_PRED = 25
 
 
+def candidate(path: Path) -> bool:
+    """Only CSV files can be ICPP'23 logs."""
+    return path.suffix.lower() == ".csv"
+
+
 def matches(path: Path) -> bool:
+    """Auto-detection by the published file names (the header varies between runs)."""
     return bool(NAME.match(path.name))
 
 
@@ -42,14 +48,18 @@ def _params(text: str, source: str, line: int) -> list[float] | None:
 def _genome(text: str, source: str, line: int) -> list[int] | None:
     if not text:
         return None
+    from a4nn.search.encoding import flatten_genome, genome_length
+
     try:
-        nested = json.loads(text)
-        return [int(b) for phase in nested for b in phase]
+        bits = [int(b) for b in flatten_genome(json.loads(text))]
     except (ValueError, TypeError):
         raise InputFormatError(f"bad genome {text!r}", path=source, line=line) from None
+    if len(bits) != genome_length() or set(bits) - {0, 1}:
+        raise InputFormatError(f"genome must be {genome_length()} bits (3 phases x 7), got {text!r}", path=source, line=line)
+    return bits
 
 
-def ingest_file(recorder: Recorder, path: Path, source_name: str | None = None) -> tuple[int, int]:
+def ingest_file(recorder: Recorder, path: Path, source_name: str | None = None, context: Any = None) -> tuple[int, int]:
     """Ingest one log file inside the caller's transaction; returns (networks, epoch rows)."""
     from a4nn.search.network import describe_network
 
