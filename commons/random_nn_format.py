@@ -163,6 +163,7 @@ def parse_table(text: str, source: str) -> RandomNNTable:
     width = len(header)
     position = {name: header.index(name) for name in COLUMNS}
     curve_at = [position[name] for name in CURVE_COLUMNS]
+    e_at, t_at, v_at, a_at = curve_at
     metadata_at = [(name, position[name]) for name in METADATA_COLUMNS]
     # published column order: the metadata fields are fields[4:], so an empty tail is one cheap check
     canonical = header == list(COLUMNS)
@@ -171,24 +172,19 @@ def parse_table(text: str, source: str) -> RandomNNTable:
     curve: list[tuple[float, float | None, float | None, float | None]] = []
     last_epoch = -math.inf
     for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
         fields = line.split(delimiter)
         if len(fields) != width:
+            if not line.strip():
+                continue
             raise InputFormatError(f"expected {width} fields, found {len(fields)} (truncated or malformed row)",
                                    path=source, line=number)
-        values: list[float | None] = []
-        for name, at in zip(CURVE_COLUMNS, curve_at):
-            text_value = fields[at].strip()
-            if not text_value and name != "epochs":
-                values.append(None)
-                continue
-            try:
-                values.append(float(text_value))
-            except ValueError:
-                raise InputFormatError(f"non-numeric {name} {text_value!r}", path=source, line=number) from None
-        epoch = values[0]
-        if epoch is None or not math.isfinite(epoch) or epoch <= last_epoch:
+        try:
+            epoch, train_loss, val_loss, val_acc = (
+                float(fields[e_at]) if fields[e_at] else None, float(fields[t_at]) if fields[t_at] else None,
+                float(fields[v_at]) if fields[v_at] else None, float(fields[a_at]) if fields[a_at] else None)
+        except ValueError:  # whitespace-only fields are empty; anything else is a real error
+            epoch, train_loss, val_loss, val_acc = _curve_values(fields, curve_at, source, number)
+        if epoch is None or not epoch > last_epoch or not math.isfinite(epoch):
             raise InputFormatError(f"epochs must be finite and increasing, got {fields[curve_at[0]]!r} after {last_epoch}",
                                    path=source, line=number)
         last_epoch = epoch
@@ -198,10 +194,22 @@ def parse_table(text: str, source: str) -> RandomNNTable:
             filled = [name for name, at in metadata_at if fields[at].strip()]
             raise InputFormatError(f"metadata ({', '.join(filled)}) must be on the first data row only",
                                    path=source, line=number)
-        curve.append((epoch, values[1], values[2], values[3]))
+        curve.append((epoch, train_loss, val_loss, val_acc))
     if metadata is None:
         raise InputFormatError("no data rows after the header", path=source, line=len(lines) + 1)
     return RandomNNTable(metadata, curve)
+
+
+def _curve_values(fields: list[str], curve_at: list[int], source: str, line: int) -> tuple[Any, ...]:
+    """The slow, careful parse of the four curve fields, naming the first bad one."""
+    values = []
+    for name, at in zip(CURVE_COLUMNS, curve_at):
+        text = fields[at].strip()
+        try:
+            values.append(float(text) if text else None)
+        except ValueError:
+            raise InputFormatError(f"non-numeric {name} {text!r}", path=source, line=line) from None
+    return tuple(values)
 
 
 def _parse_metadata(fields: list[str], metadata_at: list[tuple[str, int]], source: str, line: int) -> dict[str, Any]:

@@ -114,6 +114,11 @@ class Recorder:
             finally:
                 self._bound = None
 
+    @property
+    def connection(self) -> Connection | None:
+        """The connection of the open :meth:`transaction` (None outside one), for bulk writers."""
+        return self._bound
+
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
         if self._bound is not None:

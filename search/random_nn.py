@@ -179,17 +179,17 @@ def train_curve(metadata: dict[str, Any], split: Any, epochs: int, device: str =
     rows: list[tuple[float, float, float, float]] = []
     for epoch in range(epochs):
         order = torch.randperm(len(train_y), generator=generator).to(device)
-        batches = [order[start:start + batch] for start in range(0, len(order), batch)]
-        half = max(1, (len(batches) + 1) // 2)
-        for part, chunk in enumerate((batches[:half], batches[half:])):
+        middle = (len(order) + 1) // 2  # half an epoch = half the training images, so tiny sets still get 2 rows
+        for part, samples in enumerate((order[:middle], order[middle:])):
             model.train()
             losses = []
-            for index in chunk:
+            for start in range(0, len(samples), batch):
+                index = samples[start:start + batch]
                 optimizer.zero_grad()
                 loss = loss_fn(model(train_x[index]), train_y[index])
                 loss.backward()
                 optimizer.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
             val_loss, val_acc = _evaluate(model, val_x, val_y, max(batch, 256), loss_fn)
             train_loss = float(np.mean(losses)) if losses else float("nan")
             rows.append((epoch + 0.5 * (part + 1), train_loss, val_loss, val_acc))
@@ -221,6 +221,8 @@ def generate_random_nns(split: Any, n: int, out_dir: Path, *, epochs: int = 40, 
     """
     if n < 1 or epochs < 1:
         raise ValueError("n and epochs must be at least 1")
+    if len(split.train_y) < 2 or len(split.val_y) < 1:
+        raise ValueError("the data set needs at least 2 training and 1 validation image (a row every half epoch)")
     if threads:
         torch.set_num_threads(threads)
     out = Path(out_dir)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "ingest": "a4nn.cli.ingest:ingest",
     "export": "a4nn.cli.export:export",
     "verify": "a4nn.cli.export:verify",
+    "generate": "a4nn.cli.ingest:generate",
 }
 
 

@@ -101,7 +101,7 @@ class FileContext:
     @property
     def connection(self) -> Connection:
         """The connection of the file's transaction (for the few statements the Recorder has no method for)."""
-        connection = getattr(self.recorder, "_bound", None)
+        connection = self.recorder.connection
         if connection is None:
             raise RuntimeError("FileContext.connection used outside the per-file transaction")
         return connection

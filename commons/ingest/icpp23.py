@@ -26,8 +26,8 @@ E_PRED = 25
 
 
 def candidate(path: Path) -> bool:
-    """Only CSV files can be ICPP'23 logs."""
-    return path.suffix.lower() == ".csv"
+    """ICPP'23 logs are recognised by their published file names (other CSVs beside them are not logs)."""
+    return bool(NAME.match(path.name))
 
 
 def matches(path: Path) -> bool:
