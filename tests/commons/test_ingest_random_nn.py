@@ -257,3 +257,14 @@ def test_export_of_a_search_not_imported_from_tables(database, recorder, tmp_pat
     assert table.metadata["batch_size"] == 64 and table.metadata["learning_rate"] == 0.025
     assert table.metadata["dataset"] == "xfel-ef2-1e14" and table.metadata["convKernels"] == []
     assert table.curve == [(1.0, 0.7, 0.6, 55.5), (2.0, float("inf"), 0.5, 60.0)]
+
+
+def test_export_cli_random_nn_format(database_url: str, collection: Path, tmp_path: Path) -> None:
+    from a4nn.cli.main import main
+
+    assert main(["ingest", str(collection), "--db", database_url]) == 0
+    out = tmp_path / "tables"
+    assert main(["export", "1", "--format", "random-nn", "--out", str(out), "--db", database_url]) == 0
+    exported = {p.name: p.read_text() for p in out.iterdir()}
+    assert exported["2021_02_15_13_55_26_539263.txt"] == TABLE_A
+    assert exported["2021_02_15_13_56_59_917381.txt"] == TABLE_B
