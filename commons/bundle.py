@@ -1,30 +1,43 @@
-"""Reproducible record-trail bundles: export a search, verify a bundle, import it elsewhere.
+"""Reproducible record-trail bundles: export a search (or a filter over models), verify, re-import.
 
-A bundle is a folder anyone can load with pandas:
+A bundle is a plain folder that anyone can load with pandas, and that re-imports into
+an empty lineage database with identical rows:
 
-``architectures``, ``epochs``, ``predictions``, ``genomes``, ``genome_parents``
-    Parquet with CSV twins. Rows reference each other by the *natural* keys, not
-    database ids: architectures by (generation, index), genomes by hash; so a bundle
-    re-imports into any database with identical content.
-``search.json``, ``dataset.json``, ``engine_config.json``
-    The search's configuration, seed and code version, the data set's description,
-    the engine settings; ``search.json`` also records the exporting environment.
-``checkpoints/`` (optional), ``MANIFEST.json`` (sha256 and size of every file), ``README.md``.
+``architectures``, ``epochs``, ``predictions``, ``genomes``, ``genome_parents``, ``checkpoints``
+    Parquet files with CSV twins. Rows reference each other by *natural* keys
+    (search name, generation, index; genome hash), never by database ids, because ids
+    are an accident of the source database and would collide in the target.
+``search.json``
+    Every exported search: configuration, seed, status, code version, host, its
+    data set's description and engine configuration, plus the exporting environment
+    (Python, platform, package versions) and what was selected (search or filter).
+``engine_config.json``
+    The prediction-engine settings per search (``null`` for a standalone search).
+``checkpoints/`` (optional)
+    Saved model states, per epoch or final only.
+``MANIFEST.json``
+    sha256 and size of every other file, so ``verify_bundle`` can prove the folder
+    is exactly what was exported.
+``README.md``
+    Column descriptions and how to load the tables.
 
-Non-finite values travel as NaN/inf in Parquet and as ``nan``/``inf`` in CSV.
+NaN/inf metrics are stored as such in Parquet (``nan``/``inf`` in CSV); the
+``nonfinite`` JSON column keeps what the database knows, which is how a re-import
+tells a missing value (NULL) from a NaN the trainer really saw.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import platform
+import re
 import shutil
 import sys
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -34,243 +47,580 @@ from a4nn import __version__
 from a4nn.errors import A4nnError, InputFormatError
 from a4nn.lineage.database import Database
 from a4nn.lineage.frames import architectures_frame, epochs_frame, predictions_frame
-from a4nn.lineage.models import Checkpoint, Dataset, EngineConfig, Genome, GenomeParent, Search
-from a4nn.lineage.recorder import Recorder, file_sha256
+from a4nn.lineage.models import Architecture, Checkpoint, Dataset, EngineConfig, Genome, GenomeParent, Search
+from a4nn.lineage.recorder import FINISHED_STATUSES, Recorder, file_sha256
 
-TABLES = ("architectures", "epochs", "predictions", "genomes", "genome_parents")
+BUNDLE_FORMAT = "a4nn-bundle/1"
 MANIFEST = "MANIFEST.json"
-ARCHITECTURE_COLUMNS = ["generation", "index", "genome_hash", "status", "flops", "n_params", "epochs_trained",
-                        "terminated_early", "stop_epoch", "final_acc", "predicted_acc", "fitness", "wall_seconds",
-                        "device", "error", "arch", "train_params", "nonfinite"]
-EPOCH_COLUMNS = ["generation", "index", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "nonfinite"]
-PREDICTION_COLUMNS = ["generation", "index", "epoch", "target_epoch", "value", "function", "params", "converged",
-                      "seconds", "nonfinite"]
+#: publisher state (Dataverse persistent id) kept beside the bundle; not part of the manifest
+STATE_FILE = ".dataverse.json"
+NOT_IN_MANIFEST = frozenset({MANIFEST, STATE_FILE})
+CHECKPOINT_MODES = ("per-epoch", "final")
+TABLES = ("architectures", "epochs", "predictions", "genomes", "genome_parents", "checkpoints")
+JSON_COLUMNS = ("arch", "train_params", "params", "nonfinite")
 
-README = """# a4nn-commons record-trail bundle: {name}
+KEY = ["search", "generation", "index"]
+ARCHITECTURE_COLUMNS = KEY + [
+    "genome_hash", "status", "flops", "n_params", "epochs_trained", "terminated_early", "stop_epoch", "final_acc",
+    "predicted_acc", "fitness", "wall_seconds", "device", "error", "dataset", "beam", "arch", "train_params", "nonfinite"]
+EPOCH_COLUMNS = KEY + ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "nonfinite"]
+PREDICTION_COLUMNS = KEY + ["epoch", "target_epoch", "value", "function", "params", "converged", "seconds", "nonfinite"]
+GENOME_COLUMNS = ["hash", "encoding", "bits"]
+PARENT_COLUMNS = ["child_hash", "parent_hash", "operator", "search"]
+CHECKPOINT_COLUMNS = KEY + ["epoch", "format", "sha256", "size_bytes", "source_uri", "file"]
+ENVIRONMENT_PACKAGES = ("a4nn-commons", "numpy", "pandas", "pyarrow", "scipy", "torch", "sqlalchemy", "pymoo",
+                        "ray", "pyDataverse")
 
-Exported {created} by a4nn-commons {version}. Verify with `a4nn-commons verify .`.
+README = """# a4nn-commons record-trail bundle
 
-| file | one row per | key columns |
+{summary}
+
+Exported {created} by a4nn-commons {version} (bundle format `{format}`).
+Check integrity with `a4nn-commons verify .` (sha256 of every file is in `MANIFEST.json`).
+
+## Tables (Parquet, with CSV twins)
+
+Rows refer to each other by natural keys: a network is (`search`, `generation`, `index`),
+a genome is its `hash`. JSON-valued columns (`arch`, `train_params`, `params`, `nonfinite`)
+hold JSON text. Accuracies are percentages. NaN/inf are kept as such; `nonfinite` names
+which fields of the row were `nan`, `inf` or `-inf` (an empty cell without a flag is a
+value that was never recorded).
+
+| file | one row per | columns |
 |---|---|---|
-| architectures.parquet / .csv | trained network | generation, index (unique), genome_hash, flops (MMAC), n_params, status, epochs_trained, terminated_early, stop_epoch, final_acc, predicted_acc, fitness (what the NAS saw), wall_seconds, arch (JSON), train_params (JSON) |
-| epochs.parquet / .csv | (network, epoch) | generation, index, epoch, train_loss, train_acc, val_loss, val_acc, seconds |
-| predictions.parquet / .csv | engine interaction | generation, index, epoch, target_epoch, value, function, params (JSON), converged, seconds |
-| genomes.parquet / .csv | genome | hash, encoding, bits |
-| genome_parents.parquet / .csv | evolution edge | child_hash, parent_hash, operator |
+| architectures | trained network | search, generation, index, genome_hash, status, flops (MMAC, one forward pass), n_params, epochs_trained, terminated_early, stop_epoch, final_acc, predicted_acc, fitness (what the NAS saw), wall_seconds, device, error, dataset, beam, arch (decoded network, JSON), train_params (JSON), nonfinite |
+| epochs | (network, epoch) | search, generation, index, epoch (half epochs allowed), train_loss, train_acc, val_loss, val_acc, seconds, nonfinite |
+| predictions | engine interaction | search, generation, index, epoch, target_epoch, value (predicted accuracy at target_epoch), function, params (fitted parameters, JSON), converged, seconds, nonfinite |
+| genomes | distinct genome | hash (sha256 of `encoding:bits`), encoding, bits |
+| genome_parents | evolution edge | child_hash, parent_hash, operator (`init`, `crossover`, `mutation`), search |
+| checkpoints | saved model state | search, generation, index, epoch, format, sha256, size_bytes, source_uri, file (path in this bundle, empty when not exported) |
 
-`search.json` holds the configuration, seed, code version and exporting environment;
-`dataset.json` the data set; `engine_config.json` the prediction-engine settings (null for a
-standalone search). Accuracies are percentages. `arch`, `train_params`, `params` and
-`nonfinite` are JSON text; `nonfinite` names the fields that were NaN/inf where the value is empty.
+`search.json` holds each search's configuration, seed, status, code version, data set
+and engine configuration, and the environment that exported the bundle;
+`engine_config.json` the prediction-engine settings per search.
+
+## Loading with pandas
 
 ```python
+import json
 import pandas as pd
+
 models = pd.read_parquet("architectures.parquet")
 epochs = pd.read_parquet("epochs.parquet")
-curves = epochs.merge(models[["generation", "index", "final_acc"]], on=["generation", "index"])
+curves = epochs.merge(models[["search", "generation", "index", "final_acc"]], on=["search", "generation", "index"])
+models["arch"] = models["arch"].map(json.loads)        # decoded network description
+search = json.load(open("search.json"))["searches"][0]  # config, seed, data set, engine
 ```
+
+Re-import into a lineage database with
+`python -c "from a4nn.commons.bundle import import_bundle; ..."` (see the project README).
 """
 
 
-def _sha256(path: Path) -> str:
-    return file_sha256(path)
+# ---------------------------------------------------------------------- results
+@dataclass
+class ExportResult:
+    """What :func:`export_bundle` wrote."""
+
+    folder: Path
+    search_ids: list[int]
+    architectures: int
+    epochs: int
+    predictions: int
+    checkpoints: int
+    manifest: dict[str, Any]
 
 
-def _environment() -> dict[str, Any]:
-    packages = {}
-    for name in ("numpy", "pandas", "torch", "sqlalchemy", "pymoo", "scipy"):
+@dataclass
+class VerifyReport:
+    """Differences between a bundle folder and its manifest; ``ok`` when there are none."""
+
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.changed or self.error)
+
+    def problems(self) -> list[str]:
+        """One line per problem, naming the file."""
+        lines = [self.error] if self.error else []
+        lines += [f"missing: {name}" for name in self.missing]
+        lines += [f"changed: {name}" for name in self.changed]
+        lines += [f"not in manifest: {name}" for name in self.extra]
+        return lines
+
+
+@dataclass
+class ImportResult:
+    """What :func:`import_bundle` wrote: the new search ids by name and row counts."""
+
+    search_ids: dict[str, int]
+    architectures: int
+    epochs: int
+    predictions: int
+    checkpoints: int
+
+
+# --------------------------------------------------------------------- selecting
+def resolve_search(database: Database, search: int | str) -> int:
+    """The id of a search given by id or by name (the CLI accepts both)."""
+    text = str(search)
+    with database.engine.connect() as connection:
+        if text.isdigit():
+            found = connection.execute(select(Search.id).where(Search.id == int(text))).scalar()
+        else:
+            found = connection.execute(select(Search.id).where(Search.name == text)).scalar()
+    if found is None:
+        raise A4nnError(f"no search with id or name {text!r} in {database.url.render_as_string(hide_password=True)}")
+    return int(found)
+
+
+def select_architectures(database: Database, filter_text: str) -> tuple[list[int], list[int]]:
+    """(search ids, architecture ids) matched by a model filter such as ``beam=low&acc>99``.
+
+    Uses the grammar shared with the REST API (:mod:`a4nn.lineage.filters`); sort,
+    limit and cursor are paging controls there and do not narrow an export.
+    """
+    from a4nn.lineage.filters import parse_filter
+
+    query = parse_filter(filter_text)
+    # architecture-level terms, plus search-level ones (beam, dataset, nas, ...) where the grammar splits them
+    conditions = [*query.conditions, *getattr(query, "search_conditions", [])]
+    if not conditions:
+        raise A4nnError(f"filter {filter_text!r} has no conditions; give e.g. 'beam=low&acc>99' or a SEARCH_ID")
+    statement = (
+        select(Architecture.id, Architecture.search_id)
+        .join(Search, Search.id == Architecture.search_id)
+        .outerjoin(Dataset, Dataset.id == Search.dataset_id)
+        .outerjoin(Genome, Genome.id == Architecture.genome_id)
+        .outerjoin(EngineConfig, EngineConfig.id == Search.engine_config_id)
+        .where(*conditions)
+        .order_by(Architecture.id)
+    )
+    with database.engine.connect() as connection:
+        rows = connection.execute(statement).all()
+    if not rows:
+        raise A4nnError(f"filter {filter_text!r} matches no models; nothing to export")
+    return sorted({int(r.search_id) for r in rows}), [int(r.id) for r in rows]
+
+
+# ----------------------------------------------------------------------- writing
+def environment() -> dict[str, Any]:
+    """Python, platform and package versions of the exporting process (for reproduction)."""
+    packages: dict[str, str] = {}
+    for name in ENVIRONMENT_PACKAGES:
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            pass
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": packages}
+            continue
+    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "machine": platform.machine(), "packages": packages}
 
 
-JSON_COLUMNS = ("arch", "train_params", "params", "nonfinite")
+def _json_text(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
 def _write_table(frame: pd.DataFrame, folder: Path, name: str) -> None:
-    """Parquet + CSV; nested values (arch, params, flags) are JSON text so every row has one schema."""
+    """Write ``name``.parquet and ``name``.csv; JSON columns become JSON text in both."""
     frame = frame.copy()
     for column in JSON_COLUMNS:
         if column in frame.columns:
-            frame[column] = frame[column].map(lambda v: None if v is None else json.dumps(v))
+            frame[column] = frame[column].map(_json_text).astype(object)
     frame.to_parquet(folder / f"{name}.parquet", index=False)
     frame.to_csv(folder / f"{name}.csv", index=False)
 
 
-def _read_table(folder: Path, name: str) -> pd.DataFrame:
-    frame = pd.read_parquet(folder / f"{name}.parquet")
-    for column in JSON_COLUMNS:
-        if column in frame.columns:
-            frame[column] = frame[column].map(lambda v: json.loads(v) if isinstance(v, str) else None)
-    return frame
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "search"
 
 
-def export_bundle(database: Database, search_id: int, out: Path, with_checkpoints: str | None = None) -> Path:
-    """Write the bundle of one search into ``out`` (created; must be empty or absent)."""
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _engine_doc(engine: EngineConfig | None) -> dict[str, Any] | None:
+    if engine is None:
+        return None
+    return {"function": engine.function, "c_min": engine.c_min, "e_pred": engine.e_pred, "n": engine.n,
+            "r": engine.r, "bounds": list(engine.bounds or []), "extra": dict(engine.extra or {}),
+            "content_hash": engine.content_hash}
+
+
+def _search_docs(database: Database, search_ids: list[int]) -> list[dict[str, Any]]:
+    docs = []
+    with database.session() as session:
+        for search_id in search_ids:
+            search = session.get(Search, search_id)
+            dataset = search.dataset
+            docs.append({
+                "name": search.name, "nas": search.nas, "status": search.status, "config": search.config,
+                "seed": search.seed, "code_version": search.code_version, "host": search.host,
+                "started_at": _iso(search.started_at), "finished_at": _iso(search.finished_at),
+                "dataset": None if dataset is None else {"name": dataset.name, "kind": dataset.kind,
+                                                          "beam": dataset.beam, "attributes": dataset.attributes},
+                "engine_config": _engine_doc(search.engine_config),
+            })
+    return docs
+
+
+def _genome_tables(database: Database, genome_ids: set[int], search_names: dict[int, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Genomes used by the exported networks plus their direct parents, and the edges between them."""
+    with database.engine.connect() as connection:
+        edges = connection.execute(
+            select(GenomeParent.child_id, GenomeParent.parent_id, GenomeParent.operator, GenomeParent.search_id)
+            .where(GenomeParent.child_id.in_(sorted(genome_ids))).order_by(GenomeParent.id)
+        ).all() if genome_ids else []
+        wanted = genome_ids | {edge.parent_id for edge in edges}
+        genomes = connection.execute(
+            select(Genome.id, Genome.hash, Genome.encoding, Genome.bits).where(Genome.id.in_(sorted(wanted)))
+        ).all() if wanted else []
+    hash_of = {g.id: g.hash for g in genomes}
+    genome_frame = pd.DataFrame([{"hash": g.hash, "encoding": g.encoding, "bits": g.bits} for g in genomes],
+                                columns=GENOME_COLUMNS).sort_values("hash").reset_index(drop=True)
+    parent_frame = pd.DataFrame(
+        [{"child_hash": hash_of[e.child_id], "parent_hash": hash_of[e.parent_id], "operator": e.operator,
+          "search": search_names.get(e.search_id) if e.search_id is not None else None} for e in edges],
+        columns=PARENT_COLUMNS).sort_values(["child_hash", "parent_hash", "operator"]).reset_index(drop=True)
+    return genome_frame, parent_frame
+
+
+def _uri_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else Path(uri)
+
+
+def _checkpoint_table(database: Database, keys: Mapping[int, tuple[str, int, int]], mode: str | None,
+                      out: Path) -> pd.DataFrame:
+    """Checkpoint metadata of the exported networks; copies the files when ``mode`` asks for them."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            select(Checkpoint.architecture_id, Checkpoint.epoch, Checkpoint.format, Checkpoint.sha256,
+                   Checkpoint.size_bytes, Checkpoint.uri)
+            .where(Checkpoint.architecture_id.in_(sorted(keys))).order_by(Checkpoint.architecture_id, Checkpoint.epoch)
+        ).all() if keys else []
+    final_epoch: dict[int, float] = {}
+    for row in rows:
+        final_epoch[row.architecture_id] = max(row.epoch, final_epoch.get(row.architecture_id, row.epoch))
+    records = []
+    for row in rows:
+        search, generation, index = keys[row.architecture_id]
+        copied = ""
+        if mode == "per-epoch" or (mode == "final" and row.epoch == final_epoch[row.architecture_id]):
+            source = _uri_path(row.uri)
+            if not source.is_file():
+                raise A4nnError(f"checkpoint {source} of {search} generation {generation} index {index} "
+                                f"epoch {row.epoch:g} is missing on disk")
+            if file_sha256(source) != row.sha256:
+                raise A4nnError(f"checkpoint {source} no longer matches the sha256 recorded for it; "
+                                f"the record trail and the file disagree")
+            relative = Path("checkpoints") / _safe(search) / f"g{generation:03d}_i{index:04d}_e{row.epoch:g}{source.suffix}"
+            (out / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, out / relative)
+            copied = relative.as_posix()
+        records.append({"search": search, "generation": generation, "index": index, "epoch": row.epoch,
+                        "format": row.format, "sha256": row.sha256, "size_bytes": row.size_bytes,
+                        "source_uri": row.uri, "file": copied})
+    return pd.DataFrame(records, columns=CHECKPOINT_COLUMNS)
+
+
+def _keyed(frame: pd.DataFrame, keys: Mapping[int, tuple[str, int, int]], columns: list[str]) -> pd.DataFrame:
+    frame = frame.copy()
+    for position, name in enumerate(KEY):
+        frame[name] = [keys[int(a)][position] for a in frame["architecture_id"]] if len(frame) else []
+    return frame[columns].sort_values(KEY + ["epoch"], kind="stable").reset_index(drop=True)
+
+
+def export_bundle(
+    database: Database,
+    search: int | str | None,
+    out: Path | str,
+    with_checkpoints: str | None = None,
+    *,
+    filter_text: str | None = None,
+    record: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Write the bundle of one search (id or name) or of the models a filter selects into ``out``.
+
+    ``out`` must be absent or empty so a bundle never mixes two exports. With
+    ``record`` the export is logged in ``publications`` (target ``bundle``) of every
+    search it covers, so the database knows where its record trail went.
+    """
+    if (search is None) == (filter_text is None):
+        raise A4nnError("give exactly one of a SEARCH_ID or --filter")
+    if with_checkpoints not in (None, *CHECKPOINT_MODES):
+        raise A4nnError(f"--with-checkpoints must be one of {', '.join(CHECKPOINT_MODES)}")
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise A4nnError(f"{out} is not empty; choose a new folder for the bundle")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise A4nnError(f"{out} exists and is not an empty folder; choose a new folder for the bundle")
+    report = progress or (lambda _line: None)
+
+    if filter_text is not None:
+        search_ids, architecture_ids = select_architectures(database, filter_text)
+        architectures = architectures_frame(database, search_ids)
+        architectures = architectures[architectures["id"].isin(architecture_ids)].reset_index(drop=True)
+    else:
+        search_ids = [resolve_search(database, search)]  # type: ignore[arg-type]
+        architectures = architectures_frame(database, search_ids[0])
+    docs = _search_docs(database, search_ids)
+    search_names = {sid: doc["name"] for sid, doc in zip(search_ids, docs)}
+    keys = {int(r.id): (r.search_name, int(r.generation), int(r.index)) for r in architectures.itertuples()}
+    ids = list(keys)
+    report(f"exporting {len(ids)} models of {len(search_ids)} search(es)")
+
     out.mkdir(parents=True, exist_ok=True)
-    with database.session() as session:
-        search = session.get(Search, search_id)
-        if search is None:
-            raise A4nnError(f"no search with id {search_id}")
-        dataset = session.get(Dataset, search.dataset_id) if search.dataset_id else None
-        engine = session.get(EngineConfig, search.engine_config_id) if search.engine_config_id else None
-        search_doc = {"name": search.name, "nas": search.nas, "config": search.config, "seed": search.seed,
-                      "status": search.status, "started_at": search.started_at.isoformat() if search.started_at else None,
-                      "finished_at": search.finished_at.isoformat() if search.finished_at else None,
-                      "code_version": search.code_version, "host": search.host,
-                      "exported_by": {"a4nn_commons": __version__, **_environment()}}
-        dataset_doc = None if dataset is None else {"name": dataset.name, "kind": dataset.kind, "attributes": dataset.attributes}
-        engine_doc = None if engine is None else {"function": engine.function, "c_min": engine.c_min, "e_pred": engine.e_pred,
-                                                  "n": engine.n, "r": engine.r, "bounds": engine.bounds, "extra": engine.extra}
-        checkpoints = session.execute(select(Checkpoint)).scalars().all() if with_checkpoints else []
+    genome_ids = {int(g) for g in architectures["genome_id"].dropna()}
+    genomes, parents = _genome_tables(database, genome_ids, search_names)
+    with database.engine.connect() as connection:
+        hash_of_id = dict(connection.execute(select(Genome.id, Genome.hash).where(Genome.id.in_(sorted(genome_ids)))).all()) \
+            if genome_ids else {}
+    architectures = architectures.rename(columns={"search_name": "search"})
+    architectures["genome_hash"] = [hash_of_id.get(int(g)) if pd.notna(g) else None for g in architectures["genome_id"]]
+    architectures = architectures[ARCHITECTURE_COLUMNS].sort_values(KEY, kind="stable").reset_index(drop=True)
 
-    architectures = architectures_frame(database, search_id)
-    genome_ids = [int(g) for g in architectures["genome_id"].dropna().unique()]
-    with database.session() as session:
-        genomes = pd.DataFrame([{"id": g.id, "hash": g.hash, "encoding": g.encoding, "bits": g.bits}
-                                for g in session.scalars(select(Genome).where(Genome.id.in_(genome_ids)))],
-                               columns=["id", "hash", "encoding", "bits"])
-        edges = session.scalars(select(GenomeParent).where(GenomeParent.child_id.in_(genome_ids))).all()
-        parent_ids = {e.parent_id for e in edges} - set(genome_ids)
-        extra = [{"id": g.id, "hash": g.hash, "encoding": g.encoding, "bits": g.bits}
-                 for g in session.scalars(select(Genome).where(Genome.id.in_(parent_ids)))]
-        edge_rows = [(e.child_id, e.parent_id, e.operator) for e in edges]
-    genomes = pd.concat([genomes, pd.DataFrame(extra, columns=genomes.columns)], ignore_index=True)
-    hash_of = dict(zip(genomes["id"], genomes["hash"]))
-    architectures["genome_hash"] = architectures["genome_id"].map(lambda g: hash_of.get(g) if g == g and g is not None else None)
-    key_of = {int(r.id): (int(r.generation), int(r.index)) for r in architectures.itertuples()}
+    if filter_text is None:
+        epochs = epochs_frame(database, search_id=search_ids[0])
+        predictions = predictions_frame(database, search_id=search_ids[0])
+    else:
+        epochs = epochs_frame(database, architecture_ids=ids)
+        predictions = predictions_frame(database, architecture_ids=ids)
+    epochs = _keyed(epochs, keys, EPOCH_COLUMNS)
+    predictions = _keyed(predictions, keys, PREDICTION_COLUMNS)
+    checkpoints = _checkpoint_table(database, keys, with_checkpoints, out)
 
-    def keyed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-        frame = frame.copy()
-        frame["generation"] = frame["architecture_id"].map(lambda a: key_of[int(a)][0])
-        frame["index"] = frame["architecture_id"].map(lambda a: key_of[int(a)][1])
-        return frame[columns].sort_values(["generation", "index", "epoch"]).reset_index(drop=True)
-
-    ids = list(key_of)
-    _write_table(architectures[ARCHITECTURE_COLUMNS].sort_values(["generation", "index"]).reset_index(drop=True), out, "architectures")
-    _write_table(keyed(epochs_frame(database, ids), EPOCH_COLUMNS), out, "epochs")
-    _write_table(keyed(predictions_frame(database, ids), PREDICTION_COLUMNS), out, "predictions")
-    _write_table(genomes[["hash", "encoding", "bits"]].sort_values("hash").reset_index(drop=True), out, "genomes")
-    _write_table(pd.DataFrame([{"child_hash": hash_of[c], "parent_hash": hash_of[p], "operator": o} for c, p, o in edge_rows],
-                              columns=["child_hash", "parent_hash", "operator"]), out, "genome_parents")
-    for name, doc in (("search", search_doc), ("dataset", dataset_doc), ("engine_config", engine_doc)):
-        (out / f"{name}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    _copy_checkpoints(checkpoints, key_of, out, with_checkpoints, architectures)
-    (out / "README.md").write_text(README.format(name=search_doc["name"], version=__version__,
-                                                 created=datetime.now(timezone.utc).isoformat(timespec="seconds")))
-    write_manifest(out)
-    return out
+    for name, frame in (("architectures", architectures), ("epochs", epochs), ("predictions", predictions),
+                        ("genomes", genomes), ("genome_parents", parents), ("checkpoints", checkpoints)):
+        _write_table(frame, out, name)
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    search_doc = {"bundle_format": BUNDLE_FORMAT, "exported_at": created,
+                  "exported_by": {"a4nn_commons": __version__, "environment": environment()},
+                  "selection": {"search": None if search is None else str(search), "filter": filter_text,
+                                "checkpoints": with_checkpoints},
+                  "searches": docs}
+    (out / "search.json").write_text(json.dumps(search_doc, indent=2, sort_keys=False, default=str) + "\n")
+    engines = {doc["name"]: doc["engine_config"] for doc in docs}
+    (out / "engine_config.json").write_text(json.dumps(engines, indent=2) + "\n")
+    summary = (f"Record trail of search {docs[0]['name']!r} ({docs[0]['nas']})." if filter_text is None else
+               f"Models matching `{filter_text}` from searches {', '.join(repr(d['name']) for d in docs)}.")
+    summary += (f" {len(architectures)} networks, {len(epochs)} epoch rows, {len(predictions)} engine predictions,"
+                f" {int((checkpoints['file'] != '').sum()) if len(checkpoints) else 0} checkpoint files.")
+    (out / "README.md").write_text(README.format(summary=summary, created=created, version=__version__,
+                                                 format=BUNDLE_FORMAT))
+    manifest = write_manifest(out)
+    report(f"wrote {len(manifest['files'])} files to {out}")
+    if record:
+        recorder = Recorder(database)
+        for search_id in search_ids:
+            recorder.log_publication(search_id, "bundle", manifest, url=out.resolve().as_uri())
+    return ExportResult(out, search_ids, len(architectures), len(epochs), len(predictions),
+                        int((checkpoints["file"] != "").sum()) if len(checkpoints) else 0, manifest)
 
 
-def _copy_checkpoints(checkpoints, key_of, out: Path, mode: str | None, architectures: pd.DataFrame) -> None:
-    if not mode:
-        return
-    last_epoch = dict(zip(architectures["id"], architectures["epochs_trained"]))
-    for checkpoint in checkpoints:
-        if checkpoint.architecture_id not in key_of:
-            continue
-        if mode == "final" and checkpoint.epoch != last_epoch.get(checkpoint.architecture_id):
-            continue
-        source = Path(unquote(urlparse(checkpoint.uri).path))
-        if not source.is_file():
-            raise A4nnError(f"checkpoint {source} (model {checkpoint.architecture_id}) is missing on disk")
-        generation, index = key_of[checkpoint.architecture_id]
-        target = out / "checkpoints" / f"g{generation:03d}-i{index:04d}-e{checkpoint.epoch:g}{source.suffix}"
-        target.parent.mkdir(exist_ok=True)
-        shutil.copyfile(source, target)
+# ---------------------------------------------------------------------- manifest
+def _bundle_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and p.relative_to(folder).as_posix() not in NOT_IN_MANIFEST)
 
 
-def write_manifest(folder: Path) -> dict[str, Any]:
-    files = {str(p.relative_to(folder)): {"sha256": _sha256(p), "size": p.stat().st_size}
-             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
-    manifest = {"format": "a4nn-bundle/1", "files": files}
+def write_manifest(folder: Path | str) -> dict[str, Any]:
+    """Write MANIFEST.json listing sha256 and size of every file in ``folder``; returns it."""
+    folder = Path(folder)
+    files = {name: {"sha256": file_sha256(folder / name), "size": (folder / name).stat().st_size}
+             for name in _bundle_files(folder)}
+    manifest = {"format": BUNDLE_FORMAT, "files": files}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def verify_bundle(folder: Path) -> list[str]:
-    """Problems found against MANIFEST.json (empty list = intact)."""
-    folder = Path(folder)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.is_file():
-        return [f"{MANIFEST} is missing"]
+def read_manifest(folder: Path | str) -> dict[str, Any]:
+    """The parsed manifest of a bundle; a missing or malformed one is an :class:`InputFormatError`."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise InputFormatError(f"not a bundle: {MANIFEST} is missing", path=str(folder))
     try:
-        expected = json.loads(manifest_path.read_text())["files"]
-    except (ValueError, KeyError):
-        return [f"{MANIFEST} is not a valid manifest"]
-    problems = []
-    present = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST}
-    for name, entry in sorted(expected.items()):
-        path = folder / name
-        if name not in present:
-            problems.append(f"missing: {name}")
-        elif path.stat().st_size != entry["size"] or _sha256(path) != entry["sha256"]:
-            problems.append(f"changed: {name}")
-    problems.extend(f"not in manifest: {name}" for name in sorted(present - set(expected)))
-    return problems
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        for name, entry in files.items():
+            if not isinstance(entry["sha256"], str) or not isinstance(entry["size"], int):
+                raise TypeError(name)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputFormatError(f"not a valid manifest ({exc.__class__.__name__}: {exc})", path=str(path)) from None
+    return manifest
 
 
-def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    """Missing scalars become None; values flagged in ``nonfinite`` get their nan/inf back.
-
-    Parquet keeps NULL and NaN apart only through the flag column, which is why the
-    bundle carries it: a re-import must store exactly what the source database held.
-    """
-    flags = row.get("nonfinite") or {}
-    clean = {}
-    for key, value in row.items():
-        if isinstance(value, (list, dict)) or key == "nonfinite":
-            clean[key] = value
-        elif key in flags:
-            clean[key] = float(flags[key])
-        else:
-            clean[key] = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-    return clean
-
-
-def import_bundle(database: Database, folder: Path) -> int:
-    """Import a verified bundle as a new search (one transaction); returns the search id."""
+def verify_bundle(folder: Path | str) -> VerifyReport:
+    """Compare a bundle folder with its MANIFEST.json: missing, extra and changed files."""
     folder = Path(folder)
-    problems = verify_bundle(folder)
-    if problems:
-        raise InputFormatError("bundle does not match its manifest: " + "; ".join(problems[:5]), path=str(folder))
-    search_doc = json.loads((folder / "search.json").read_text())
-    dataset_doc = json.loads((folder / "dataset.json").read_text())
-    engine_doc = json.loads((folder / "engine_config.json").read_text())
-    tables = {name: _read_table(folder, name) for name in TABLES}
-    recorder = Recorder(database)
-    with recorder.transaction():
-        dataset_id = recorder.register_dataset(dataset_doc["name"], dataset_doc["kind"], dataset_doc["attributes"]) if dataset_doc else None
-        engine_id = recorder.register_engine_config(**engine_doc) if engine_doc else None
-        search_id = recorder.start_search(search_doc["name"], search_doc["nas"], dataset_id, engine_id, search_doc["config"],
-                                          seed=search_doc["seed"], code_version=search_doc["code_version"],
-                                          host=search_doc["host"], status=search_doc["status"])
-        genome_ids = {row.hash: recorder.register_genome(row.bits, row.encoding) for row in tables["genomes"].itertuples()}
-        for row in tables["genome_parents"].itertuples():
-            recorder.add_genome_parent(genome_ids[row.child_hash], genome_ids[row.parent_hash], row.operator, search_id)
-        arch_ids = {}
-        for row in map(_clean, tables["architectures"].to_dict("records")):
-            key = (int(row["generation"]), int(row["index"]))
-            arch_id = recorder.start_architecture(search_id, index=key[1], generation=key[0],
-                                                  genome_id=genome_ids.get(row["genome_hash"]), arch=row["arch"],
-                                                  train_params=row["train_params"], flops=row["flops"],
-                                                  n_params=None if row["n_params"] is None else int(row["n_params"]),
-                                                  device=row["device"])
-            arch_ids[key] = arch_id
-            if row["status"] in ("completed", "stopped", "failed"):
-                recorder.finish_architecture(arch_id, row["status"], final_acc=row["final_acc"],
-                                             predicted_acc=row["predicted_acc"], fitness=row["fitness"],
-                                             terminated_early=bool(row["terminated_early"]), stop_epoch=row["stop_epoch"],
-                                             wall_seconds=row["wall_seconds"], error=row["error"],
-                                             epochs_trained=row["epochs_trained"])
-        recorder.bulk_epochs({**row, "architecture_id": arch_ids[(int(row["generation"]), int(row["index"]))]}
-                             for row in map(_clean, tables["epochs"].to_dict("records")))
-        recorder.bulk_predictions({**row, "architecture_id": arch_ids[(int(row["generation"]), int(row["index"]))]}
-                                  for row in map(_clean, tables["predictions"].to_dict("records")))
-    return search_id
+    if not folder.is_dir():
+        return VerifyReport(error=f"{folder} is not a folder")
+    try:
+        expected = read_manifest(folder)["files"]
+    except InputFormatError as exc:
+        return VerifyReport(error=str(exc))
+    present = set(_bundle_files(folder))
+    report = VerifyReport(missing=sorted(set(expected) - present), extra=sorted(present - set(expected)))
+    for name in sorted(set(expected) & present):
+        path = folder / name
+        if path.stat().st_size != expected[name]["size"] or file_sha256(path) != expected[name]["sha256"]:
+            report.changed.append(name)
+    return report
 
+
+# ----------------------------------------------------------------------- import
+def _number(row: Mapping[str, Any], field_name: str) -> float | None:
+    """A numeric cell as the Recorder wants it: NaN/inf only where ``nonfinite`` says so, else None."""
+    flags = row.get("nonfinite") or {}
+    if field_name in flags:
+        return float(flags[field_name])
+    value = row.get(field_name)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _load_json_cell(value: Any, where: str) -> Any:
+    value = _scalar(value)
+    if value is None or value == "":
+        return None
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        raise InputFormatError(f"not JSON: {str(value)[:60]!r}", path=where) from None
+
+
+def _read_tables(folder: Path) -> dict[str, list[dict[str, Any]]]:
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for name in TABLES:
+        path = folder / f"{name}.parquet"
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise InputFormatError(f"cannot read Parquet table: {exc}", path=str(path)) from None
+        rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        for row in rows:
+            for column in JSON_COLUMNS:
+                if column in row:
+                    row[column] = _load_json_cell(row[column], f"{path} column {column}")
+        tables[name] = rows
+    return tables
+
+
+def _read_json(folder: Path, name: str) -> Any:
+    path = folder / name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputFormatError(f"cannot read: {exc}", path=str(path)) from None
+
+
+def _refuse_different_searches(database: Database, searches: list[dict[str, Any]]) -> None:
+    """A same-named search in the target must be this one (a re-import), not an unrelated run.
+
+    Importing is idempotent through the Recorder's natural keys, so importing a
+    bundle twice adds nothing; but merging two different searches that merely share
+    a name would corrupt both record trails.
+    """
+    by_name = {entry["name"]: entry for entry in searches}
+    with database.engine.connect() as connection:
+        existing = connection.execute(
+            select(Search.name, Search.nas, Search.seed, Search.config).where(Search.name.in_(list(by_name)))
+        ).all()
+    for row in existing:
+        entry = by_name[row.name]
+        if (row.nas, row.seed, row.config or {}) != (entry["nas"], entry.get("seed"), entry.get("config") or {}):
+            raise A4nnError(f"the target database already holds a different search named {row.name!r} "
+                            f"(nas, seed or config differ); import into another database or rename that search")
+
+
+def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
+    """Import a verified bundle into ``database`` in one transaction (all rows or none).
+
+    Writes go through the Recorder, so natural keys apply: genomes, data sets and
+    engine configurations already in the target are shared, and importing the same
+    bundle again adds nothing. A *different* search of the same name is refused.
+    Checkpoint rows are restored for the checkpoint files the bundle carries
+    (their URIs point into the bundle folder).
+    """
+    folder = Path(bundle_dir)
+    verified = verify_bundle(folder)
+    if not verified.ok:
+        raise InputFormatError("bundle does not match its manifest: " + "; ".join(verified.problems()[:8]),
+                               path=str(folder))
+    doc = _read_json(folder, "search.json")
+    if doc.get("bundle_format") != BUNDLE_FORMAT:
+        raise InputFormatError(f"unsupported bundle format {doc.get('bundle_format')!r}; expected {BUNDLE_FORMAT}",
+                               path=str(folder / "search.json"))
+    tables = _read_tables(folder)
+    _refuse_different_searches(database, doc["searches"])
+
+    recorder = Recorder(database)
+    search_ids: dict[str, int] = {}
+    with recorder.transaction():
+        for entry in doc["searches"]:
+            dataset = entry.get("dataset")
+            dataset_id = recorder.register_dataset(dataset["name"], dataset["kind"], dataset.get("attributes")) \
+                if dataset else None
+            engine = entry.get("engine_config")
+            engine_id = recorder.register_engine_config(
+                engine["function"], engine["c_min"], engine["e_pred"], engine["n"], engine["r"],
+                engine.get("bounds") or (), engine.get("extra")) if engine else None
+            search_ids[entry["name"]] = recorder.start_search(
+                entry["name"], entry["nas"], dataset_id, engine_id, entry.get("config"), seed=entry.get("seed"),
+                code_version=entry.get("code_version"), host=entry.get("host"), status=entry.get("status", "running"))
+        genome_ids = {row["hash"]: recorder.register_genome(row["bits"], row["encoding"]) for row in tables["genomes"]}
+        for row in tables["genome_parents"]:
+            recorder.add_genome_parent(genome_ids[row["child_hash"]], genome_ids[row["parent_hash"]], row["operator"],
+                                       search_ids.get(row["search"]) if row["search"] else None)
+        architecture_ids: dict[tuple[str, int, int], int] = {}
+        for row in tables["architectures"]:
+            key = (row["search"], int(row["generation"]), int(row["index"]))
+            architecture_id = recorder.start_architecture(
+                search_ids[key[0]], index=key[2], generation=key[1],
+                genome_id=genome_ids[row["genome_hash"]] if row["genome_hash"] else None,
+                arch=row["arch"], train_params=row["train_params"], flops=_number(row, "flops"),
+                n_params=None if row["n_params"] is None else int(row["n_params"]), device=row["device"])
+            architecture_ids[key] = architecture_id
+            if row["status"] in FINISHED_STATUSES:
+                recorder.finish_architecture(
+                    architecture_id, row["status"], final_acc=_number(row, "final_acc"),
+                    predicted_acc=_number(row, "predicted_acc"), fitness=_number(row, "fitness"),
+                    terminated_early=bool(row["terminated_early"]), stop_epoch=_number(row, "stop_epoch"),
+                    wall_seconds=_number(row, "wall_seconds"), error=row["error"],
+                    epochs_trained=_number(row, "epochs_trained"))
+
+        def owner(row: Mapping[str, Any]) -> int:
+            return architecture_ids[(row["search"], int(row["generation"]), int(row["index"]))]
+
+        epochs = recorder.bulk_epochs(
+            {"architecture_id": owner(row), "epoch": float(row["epoch"]),
+             **{name: _number(row, name) for name in ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")}}
+            for row in tables["epochs"])
+        predictions = recorder.bulk_predictions(
+            {"architecture_id": owner(row), "epoch": float(row["epoch"]), "target_epoch": float(row["target_epoch"]),
+             "function": row["function"], "value": _number(row, "value"), "seconds": _number(row, "seconds"),
+             "params": _params(row["params"]), "converged": bool(row["converged"])}
+            for row in tables["predictions"])
+        restored = 0
+        for row in tables["checkpoints"]:
+            if row["file"]:
+                recorder.log_checkpoint(owner(row), float(row["epoch"]), folder / row["file"], row["format"])
+                restored += 1
+    return ImportResult(search_ids, len(architecture_ids), epochs, predictions, restored)
+
+
+def _params(values: Iterable[Any] | None) -> list[float] | None:
+    if values is None:
+        return None
+    return [None if v is None else float(v) for v in values]

@@ -23,6 +23,10 @@ COMMANDS: dict[str, str] = {
     "export": "a4nn.cli.export:export",
     "verify": "a4nn.cli.export:verify",
     "generate": "a4nn.cli.ingest:generate",
+    "publish": "a4nn.cli.export:publish",
+    "plot": "a4nn.cli.analyze:plot",
+    "report": "a4nn.cli.analyze:report",
+    "similar": "a4nn.cli.analyze:similar",
 }
 
 

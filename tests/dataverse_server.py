@@ -1,0 +1,378 @@
+"""A Dataverse-native-API-compatible test server (stdlib ``http.server`` on 127.0.0.1, in a thread).
+
+It implements the routes the pyDataverse 0.3.5 client calls for publishing, with the
+behaviour of a real installation that a publisher must cope with:
+
+* ``POST /api/dataverses/{alias}/datasets`` → 201 with ``persistentId`` (404 unknown
+  collection, 400 when citation metadata is incomplete);
+* ``POST /api/datasets/:persistentId/add`` (multipart ``file`` + ``jsonData``) → file
+  entry with an MD5 checksum; a clashing name is renamed ``name-1.ext`` as Dataverse
+  does; a CSV uploaded *without* ``tabIngest: false`` is ingested (renamed ``.tab`` and
+  the dataset locked for ingest); 403 "dataset lock" while locked;
+* ``GET /api/datasets/:persistentId/locks/``, ``GET /api/datasets/:persistentId/``,
+  ``GET /api/datasets/:persistentId/versions/{version}/files``;
+* ``POST /api/datasets/:persistentId/actions/:publish?type=major|minor`` → 403 while
+  locked; otherwise a ``finalizePublication`` lock for a few polls, then RELEASED;
+* ``GET /api/access/datafile/{id}`` → the bytes;
+* ``X-Dataverse-key`` auth: 401 for a bad key.
+
+Faults are injected through :class:`Faults`: N error responses, slow responses that
+make the client time out (the request still takes effect, as on a real server),
+persistent failure of uploads after K successes (an interrupted run), and locks that
+last K polls.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+LOCK_MESSAGE = "Dataset cannot be edited due to dataset lock."
+REQUIRED_CITATION = ("title", "author", "datasetContact", "dsDescription", "subject")
+
+
+@dataclass
+class Faults:
+    """Injectable misbehaviour; every counter is consumed as requests arrive."""
+
+    errors: int = 0                   # next N requests answer ``error_status``
+    error_status: int = 500
+    error_path: str = ""              # only requests whose path contains this
+    slow: int = 0                     # next N matching requests are handled, then answered after ``delay`` s
+    delay: float = 0.0
+    slow_path: str = ""
+    uploads_before_failure: int | None = None  # after K successful adds every add answers 500 (a dying run)
+    lock_polls_after_upload: int = 0  # each add leaves an EditInProgress lock for K lock polls
+    publish_lock_polls: int = 2       # finalizePublication lasts K polls
+
+    def take(self, name: str, path: str) -> bool:
+        """Consume one unit of fault ``name`` if it applies to ``path``."""
+        count, where = getattr(self, name), getattr(self, f"{'error' if name == 'errors' else name}_path")
+        if count > 0 and where in path:
+            setattr(self, name, count - 1)
+            return True
+        return False
+
+
+@dataclass
+class StoredFile:
+    id: int
+    label: str
+    directory_label: str
+    description: str
+    content: bytes
+    content_type: str
+    tab_ingest: bool
+
+    @property
+    def md5(self) -> str:
+        return hashlib.md5(self.content).hexdigest()
+
+    def entry(self, dataset_version_id: int) -> dict[str, Any]:
+        data_file = {"id": self.id, "persistentId": "", "filename": self.label, "contentType": self.content_type,
+                     "filesize": len(self.content), "description": self.description,
+                     "storageIdentifier": f"local://{self.id:08x}", "rootDataFileId": -1, "md5": self.md5,
+                     "checksum": {"type": "MD5", "value": self.md5}, "tabularData": self.tab_ingest,
+                     "creationDate": "2026-01-01"}
+        entry = {"description": self.description, "label": self.label, "restricted": False, "version": 1,
+                 "datasetVersionId": dataset_version_id, "dataFile": data_file}
+        if self.directory_label:
+            entry["directoryLabel"] = self.directory_label
+        return entry
+
+
+@dataclass
+class StoredDataset:
+    id: int
+    pid: str
+    collection: str
+    metadata: dict[str, Any]
+    files: list[StoredFile] = field(default_factory=list)
+    state: str = "DRAFT"
+    version: tuple[int, int] | None = None       # last released (major, minor)
+    locks: dict[str, int] = field(default_factory=dict)  # lock type -> polls left
+    pending_release: str | None = None
+
+    def poll_locks(self) -> list[str]:
+        """Current locks; each poll brings timed locks closer to release (and finishes a publication)."""
+        current = [name for name, left in self.locks.items() if left > 0]
+        for name in current:
+            self.locks[name] -= 1
+        self.locks = {name: left for name, left in self.locks.items() if left > 0}
+        if self.pending_release and "finalizePublication" not in self.locks:
+            major, minor = self.version or (0, 0)
+            if self.version is None:
+                self.version = (1, 0)
+            elif self.pending_release == "major":
+                self.version = (major + 1, 0)
+            else:
+                self.version = (major, minor + 1)
+            self.state, self.pending_release = "RELEASED", None
+        return current
+
+
+class DataverseState:
+    """Everything the server holds; tests inspect it directly."""
+
+    def __init__(self, token: str, collections: tuple[str, ...]):
+        self.token = token
+        self.collections = set(collections)
+        self.datasets: dict[str, StoredDataset] = {}
+        self.faults = Faults()
+        self.requests: list[tuple[str, str, int]] = []   # (method, path, status) of every request
+        self.lock = threading.Lock()
+        self._ids = 0
+        self.successful_uploads = 0
+
+    def next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def by_file_id(self, file_id: int) -> tuple[StoredDataset, StoredFile] | None:
+        for dataset in self.datasets.values():
+            for stored in dataset.files:
+                if stored.id == file_id:
+                    return dataset, stored
+        return None
+
+
+def _citation_fields(metadata: dict[str, Any]) -> dict[str, Any]:
+    fields = metadata.get("datasetVersion", {}).get("metadataBlocks", {}).get("citation", {}).get("fields", [])
+    return {entry.get("typeName"): entry.get("value") for entry in fields if isinstance(entry, dict)}
+
+
+def _unique_label(dataset: StoredDataset, label: str, directory: str) -> str:
+    """Dataverse renames a clashing file ``name.ext`` to ``name-1.ext``, ``name-2.ext``, ..."""
+    taken = {(f.directory_label, f.label) for f in dataset.files}
+    if (directory, label) not in taken:
+        return label
+    stem, dot, extension = label.rpartition(".")
+    if not dot:
+        stem, extension = label, ""
+    counter = 1
+    while True:
+        candidate = f"{stem}-{counter}{dot}{extension}"
+        if (directory, candidate) not in taken:
+            return candidate
+        counter += 1
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: "DataverseServer"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        return  # keep pytest output clean
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def state(self) -> DataverseState:
+        return self.server.state
+
+    def _send(self, status: int, payload: Any = None, body: bytes | None = None,
+              content_type: str = "application/json") -> None:
+        data = body if body is not None else json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout); the request still took effect
+
+    @staticmethod
+    def _error(status: int, message: str) -> tuple:
+        return status, {"status": "ERROR", "message": message}
+
+    @staticmethod
+    def _ok(data: Any, status: int = 200) -> tuple:
+        return status, {"status": "OK", "data": data}
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        url = urlparse(self.path)
+        path, query = url.path.rstrip("/"), parse_qs(url.query)
+        path = re.sub(r"^/api/v1/", "/api/", path)  # Dataverse serves both; pyDataverse's NativeApi uses v1
+        faults = self.state.faults
+        body = self._body()
+        with self.state.lock:
+            if faults.take("errors", path):
+                answer = self._error(faults.error_status, "Internal server error (injected)")
+                slow = False
+            else:
+                slow = faults.take("slow", path)
+                answer = self._dispatch(path, query, body)  # the work happens even when the answer comes late
+            self.state.requests.append((self.command, url.path, answer[0]))
+        if slow:
+            time.sleep(faults.delay)
+        self._send(*answer)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    # -------------------------------------------------------------- routes
+    def _dispatch(self, path: str, query: dict[str, list[str]], body: bytes) -> tuple:
+        """Handle one request; returns the arguments of :meth:`_send`."""
+        method = self.command
+        key = self.headers.get("X-Dataverse-key")
+        if key is not None and key != self.state.token:
+            return self._error(401, "Bad api key ")
+        match = re.fullmatch(r"/api/dataverses/([^/]+)/datasets", path)
+        if method == "POST" and match:
+            return self._create(match.group(1), body, key)
+        match = re.fullmatch(r"/api/access/datafile/(\d+)", path)
+        if method == "GET" and match:
+            return self._download(int(match.group(1)), key)
+        if not path.startswith("/api/datasets/:persistentId"):
+            return self._error(404, f"API endpoint does not exist on this server: {path}")
+        if key is None:
+            return self._error(401, "This API call requires an API token.")
+        pid = (query.get("persistentId") or [""])[0]
+        dataset = self.state.datasets.get(pid)
+        if dataset is None:
+            return self._error(404, f"Dataset with Persistent ID {pid} not found.")
+        rest = path[len("/api/datasets/:persistentId"):]
+        if method == "POST" and rest == "/add":
+            return self._add(dataset, body)
+        if method == "GET" and rest == "/locks":
+            return self._ok([{"lockType": name, "date": "2026-01-01T00:00:00Z", "user": "tester",
+                              "dataset": dataset.pid, "message": None} for name in dataset.poll_locks()])
+        if method == "POST" and rest == "/actions/:publish":
+            return self._publish(dataset, (query.get("type") or ["minor"])[0])
+        if method == "GET" and rest == "":
+            dataset.poll_locks()
+            return self._ok(self._dataset_json(dataset))
+        match = re.fullmatch(r"/versions/([^/]+)/files", rest)
+        if method == "GET" and match:
+            if match.group(1) == ":latest-published" and dataset.version is None:
+                return self._error(404, "no published version")
+            return self._ok([f.entry(dataset.id) for f in dataset.files])
+        return self._error(404, f"API endpoint does not exist on this server: {path}")
+
+    def _create(self, alias: str, body: bytes, key: str | None) -> tuple:
+        if key is None:
+            return self._error(401, "This API call requires an API token.")
+        if alias not in self.state.collections:
+            return self._error(404, f"Can't find dataverse with identifier='{alias}'")
+        try:
+            metadata = json.loads(body)
+        except ValueError:
+            return self._error(400, "Error parsing Json: not JSON")
+        fields = _citation_fields(metadata)
+        missing = [name for name in REQUIRED_CITATION if not fields.get(name)]
+        contacts = fields.get("datasetContact") or []
+        if not any((c.get("datasetContactEmail") or {}).get("value") for c in contacts if isinstance(c, dict)):
+            missing.append("datasetContactEmail")
+        if missing:
+            return self._error(400, f"Validation Failed: missing {', '.join(missing)}")
+        number = self.state.next_id()
+        pid = f"doi:10.5072/FK2/T{number:05d}"
+        self.state.datasets[pid] = StoredDataset(number, pid, alias, metadata)
+        return self._ok({"id": number, "persistentId": pid}, status=201)
+
+    def _add(self, dataset: StoredDataset, body: bytes) -> tuple:
+        faults = self.state.faults
+        if faults.uploads_before_failure is not None and self.state.successful_uploads >= faults.uploads_before_failure:
+            return self._error(500, "Internal server error (injected: the run dies here)")
+        if dataset.locks:
+            return self._error(403, LOCK_MESSAGE)
+        message = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + self.headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body)
+        upload, json_data = None, {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if name == "file":
+                upload = (part.get_filename() or "unnamed", part.get_payload(decode=True) or b"",
+                          part.get_content_type())
+            elif name == "jsonData":
+                json_data = json.loads(part.get_content())
+        if upload is None:
+            return self._error(400, "A file must be specified")
+        filename, content, content_type = upload
+        directory = json_data.get("directoryLabel") or ""
+        tab_ingest = str(json_data.get("tabIngest", "true")).lower() != "false"
+        ingest = tab_ingest and filename.endswith(".csv")
+        if ingest:  # Dataverse ingests tabular files into .tab unless told not to
+            filename = filename[:-4] + ".tab"
+            dataset.locks["Ingest"] = 2
+        stored = StoredFile(self.state.next_id(), _unique_label(dataset, filename, directory), directory,
+                            json_data.get("description", ""), content, content_type, ingest)
+        dataset.files.append(stored)
+        dataset.state = "DRAFT"
+        self.state.successful_uploads += 1
+        if faults.lock_polls_after_upload:
+            dataset.locks["EditInProgress"] = faults.lock_polls_after_upload
+        return self._ok({"files": [stored.entry(dataset.id)]})
+
+    def _publish(self, dataset: StoredDataset, release: str) -> tuple:
+        if release not in ("major", "minor", "updatecurrent"):
+            return self._error(400, f"Illegal 'type' parameter value '{release}'. It needs to be either 'major', "
+                                    f"'minor', or 'updatecurrent'.")
+        if dataset.locks:
+            return self._error(403, LOCK_MESSAGE)
+        if dataset.state == "RELEASED":
+            return self._error(400, "Cannot publish as minor version. Re-try as major release.")
+        dataset.pending_release = release
+        dataset.locks["finalizePublication"] = self.state.faults.publish_lock_polls
+        return (202, {"status": "WORKFLOW_IN_PROGRESS",
+                          "data": {"message": "Publication of the dataset is in progress", "persistentId": dataset.pid}})
+
+    def _dataset_json(self, dataset: StoredDataset) -> dict[str, Any]:
+        authority, _, identifier = dataset.pid[len("doi:"):].partition("/")
+        version = {"id": dataset.id, "datasetId": dataset.id, "datasetPersistentId": dataset.pid,
+                   "versionState": dataset.state, "license": dataset.metadata["datasetVersion"].get("license"),
+                   "metadataBlocks": dataset.metadata["datasetVersion"]["metadataBlocks"],
+                   "files": [f.entry(dataset.id) for f in dataset.files]}
+        if dataset.state == "RELEASED" and dataset.version:
+            version["versionNumber"], version["versionMinorNumber"] = dataset.version
+        return {"id": dataset.id, "identifier": identifier, "persistentUrl": f"https://doi.org/{dataset.pid[4:]}",
+                "protocol": "doi", "authority": authority, "publisher": "Test Dataverse",
+                "storageIdentifier": f"file://{dataset.pid[4:]}", "latestVersion": version}
+
+    def _download(self, file_id: int, key: str | None) -> tuple:
+        found = self.state.by_file_id(file_id)
+        if found is None:
+            return self._error(404, f"File not found for given id: {file_id}")
+        dataset, stored = found
+        if dataset.version is None and key is None:
+            return self._error(403, "Not authorized to access this object via this API endpoint.")
+        return 200, None, stored.content, stored.content_type
+
+
+class DataverseServer(ThreadingHTTPServer):
+    """The server; use as a context manager, ``base_url`` is ``http://127.0.0.1:PORT``."""
+
+    daemon_threads = True
+
+    def __init__(self, token: str = "test-token", collections: tuple[str, ...] = ("a4nn",)):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.state = DataverseState(token, collections)
+        self._thread = threading.Thread(target=self.serve_forever, name="dataverse-test-server", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def faults(self) -> Faults:
+        return self.state.faults
+
+    def __enter__(self) -> "DataverseServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
