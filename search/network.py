@@ -1,78 +1,96 @@
 """Residual decoder: an NSGA-Net macro genome becomes a torch ``nn.Module``.
 
-Per phase: an entry convolution (3x3 without padding in phase 0, 1x1 later) when the
-channel count changes, Conv3x3-BN-ReLU nodes wired by the repaired dependency graph,
-1x1 convolutions after concatenations, BN-ReLU at the phase output; MaxPool 2x2
-between phases; global average pooling and a linear head. Channels per phase are
-``[(in, C), (C, 2C), (2C, 4C)]`` as in NSGA-Net's macro search.
+This follows NSGA-Net's ``ResidualGenomeDecoder`` / ``ResidualPhase`` / ``EvoNetwork``
+(macro search space) so that accuracies and FLOPs are comparable with the published
+A4NN logs:
+
+* inactive phases (no node-to-node edge) are removed first; the surviving phases take
+  the first channel pairs of ``[(in, C), (C, 2C), (2C, 4C)]`` in order;
+* a phase whose channel count changes starts with an entry convolution, 3x3 *without
+  padding* for the first surviving phase and 1x1 for later ones (no bias);
+* every active node is Conv3x3(pad 1, no bias)-BN-ReLU; a node (or the phase output)
+  with several inputs concatenates them along channels and applies a 1x1 convolution;
+* the phase output goes through BN-ReLU; MaxPool 2x2 separates phases;
+* global average pooling and a linear head close the network.
+
+A genome with no active phase is the identity followed by the pooling and the head,
+exactly as NSGA-Net builds it.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from a4nn.search.encoding import DEFAULT_NODES, active_phases, bits_to_string, decode_genome, dependency_graph, is_empty_phase
+from a4nn.search.encoding import (DEFAULT_NODES, ENCODING, Connectivity, GenomeError, GenomeLike, bits_to_string,
+                                  decode_genome, dependency_graph, flatten_genome, phase_active)
+
+
+def phase_channels(channels: int, in_channels: int, n_phases: int) -> list[tuple[int, int]]:
+    """``[(in, C), (C, 2C), (2C, 4C), ...]``: NSGA-Net doubles the width after every pooling."""
+    widths = [(in_channels, channels)]
+    for _ in range(1, n_phases):
+        widths.append((widths[-1][1], widths[-1][1] * 2))
+    return widths
 
 
 class ConvNode(nn.Module):
-    """Conv3x3-BN-ReLU, the operation of every node."""
+    """Conv3x3-BN-ReLU, the operation of every node (NSGA-Net's ``ResidualNode``)."""
 
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(channels), nn.ReLU(inplace=False))
+                                  nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
 
 class ResidualPhase(nn.Module):
-    """One phase of the macro network, wired by :func:`dependency_graph`."""
+    """One phase of the macro network, wired by :func:`~a4nn.search.encoding.dependency_graph`."""
 
-    def __init__(self, connectivity: list[list[int]], in_channels: int, out_channels: int, index: int):
+    def __init__(self, connectivity: Connectivity, in_channels: int, out_channels: int, index: int):
         super().__init__()
         self.graph = dependency_graph(connectivity)
         self.n_nodes = len(connectivity)
-        self.entry = (nn.Conv2d(in_channels, out_channels, 3 if index == 0 else 1, bias=False)
-                      if in_channels != out_channels else nn.Identity())
-        self.nodes = nn.ModuleList(ConvNode(out_channels) if self.graph[i + 1] else nn.Identity()
-                                   for i in range(self.n_nodes))
-        self.merges = nn.ModuleDict({
-            str(node): nn.Conv2d(len(inputs) * out_channels, out_channels, 1, bias=False)
-            for node, inputs in self.graph.items() if len(inputs) > 1
-        })
-        self.out = nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(inplace=False))
+        self.entry: nn.Module = (nn.Conv2d(in_channels, out_channels, 3 if index == 0 else 1, bias=False)
+                                 if in_channels != out_channels else nn.Identity())
+        # Only active nodes get modules; keys are the node numbers 1..n (strings for ModuleDict).
+        self.nodes = nn.ModuleDict({str(node): ConvNode(out_channels)
+                                    for node in range(1, self.n_nodes + 1) if self.graph[node]})
+        self.merges = nn.ModuleDict({str(node): nn.Conv2d(len(inputs) * out_channels, out_channels, 1, bias=False)
+                                     for node, inputs in self.graph.items() if len(inputs) > 1})
+        self.out = nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
-    def _gather(self, node: int, outputs: list[torch.Tensor | None]) -> torch.Tensor:
+    def _gather(self, node: int, outputs: dict[int, torch.Tensor]) -> torch.Tensor:
         inputs = [outputs[i] for i in self.graph[node]]
-        merged = inputs[0] if len(inputs) == 1 else torch.cat(inputs, dim=1)  # type: ignore[arg-type]
-        return self.merges[str(node)](merged) if str(node) in self.merges else merged
+        if len(inputs) == 1:
+            return inputs[0]
+        return self.merges[str(node)](torch.cat(inputs, dim=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs: list[torch.Tensor | None] = [self.entry(x)]
+        outputs: dict[int, torch.Tensor] = {0: self.entry(x)}
         for node in range(1, self.n_nodes + 1):
-            outputs.append(self.nodes[node - 1](self._gather(node, outputs)) if self.graph[node] else None)
+            if self.graph[node]:
+                outputs[node] = self.nodes[str(node)](self._gather(node, outputs))
         return self.out(self._gather(self.n_nodes + 1, outputs))
 
 
 class MacroNetwork(nn.Module):
-    """Phases separated by max pooling, then global average pooling and a linear head."""
+    """Active phases separated by max pooling, then global average pooling and a linear head."""
 
-    def __init__(self, bits: Sequence[int], n_nodes: int, channels: int, in_channels: int, n_classes: int):
+    def __init__(self, phases: list[Connectivity], channels: int, in_channels: int, n_classes: int):
         super().__init__()
-        phases = active_phases(bits, n_nodes)
-        widths = [(in_channels, channels), (channels, 2 * channels), (2 * channels, 4 * channels)]
         layers: list[nn.Module] = []
         out_channels = in_channels
-        for index, (connectivity, (c_in, c_out)) in enumerate(zip(phases, widths)):
+        for index, (connectivity, (c_in, c_out)) in enumerate(zip(phases, phase_channels(channels, in_channels,
+                                                                                           len(phases)))):
             if index > 0:
-                layers.append(nn.MaxPool2d(2, 2))
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             layers.append(ResidualPhase(connectivity, c_in, c_out, index))
             out_channels = c_out
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers) if layers else nn.Identity()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = nn.Linear(out_channels, n_classes)
 
@@ -80,25 +98,49 @@ class MacroNetwork(nn.Module):
         return self.head(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def build_network(bits: Sequence[int] | np.ndarray, *, n_nodes: int = DEFAULT_NODES, channels: int = 24,
-                  in_channels: int = 1, n_classes: int = 2) -> nn.Module:
-    """The torch model of a genome."""
-    return MacroNetwork(list(np.asarray(bits).ravel()), n_nodes, channels, in_channels, n_classes)
+def build_network(bits: GenomeLike, *, n_nodes: int = DEFAULT_NODES, channels: int = 24, in_channels: int = 1,
+                  n_classes: int = 2) -> nn.Module:
+    """The torch model of a genome (flat bits or the per-phase nested form)."""
+    if channels < 1 or in_channels < 1 or n_classes < 1:
+        raise GenomeError(f"channels, in_channels and n_classes must be positive, got {channels}, {in_channels}, "
+                          f"{n_classes}")
+    phases = [phase for phase in decode_genome(bits, n_nodes) if phase_active(phase)]
+    return MacroNetwork(phases, channels, in_channels, n_classes)
 
 
-def describe_network(bits: Sequence[int] | np.ndarray, n_nodes: int = DEFAULT_NODES) -> dict[str, Any]:
-    """A JSON description stored in ``architectures.arch``: phases, active nodes, edges, skip."""
-    phases = []
-    for connectivity in decode_genome(bits, n_nodes):
-        if is_empty_phase(connectivity):
-            phases.append({"removed": True, "connectivity": connectivity})
+def describe_network(bits: GenomeLike, n_nodes: int = DEFAULT_NODES, channels: int | None = None,
+                     in_channels: int = 1) -> dict[str, Any]:
+    """A JSON description stored in ``architectures.arch``: phases, active nodes, edges, skip.
+
+    Edges are ``[source, target]`` pairs after repair (0 = phase input, n+1 = phase
+    output); ``removed`` phases are kept in the list so phase numbers match the genome.
+    With ``channels`` the per-phase widths are included too.
+    """
+    flat = flatten_genome(bits)
+    decoded = decode_genome(flat, n_nodes)
+    survivors = sum(phase_active(p) for p in decoded)
+    widths = iter(phase_channels(channels, in_channels, survivors)) if channels else None
+    phases: list[dict[str, Any]] = []
+    position = 0
+    for connectivity in decoded:
+        if not phase_active(connectivity):
+            phases.append({"removed": True, "connectivity": connectivity, "skip": bool(connectivity[-1][0])})
             continue
         graph = dependency_graph(connectivity)
-        phases.append({
+        entry: dict[str, Any] = {
             "removed": False,
             "connectivity": connectivity,
             "active_nodes": [node for node in range(1, n_nodes + 1) if graph[node]],
             "edges": [[src, dst] for dst, inputs in sorted(graph.items()) for src in inputs],
             "skip": bool(connectivity[-1][0]),
-        })
-    return {"encoding": "nsga-net-macro/v1", "bits": bits_to_string(bits), "n_nodes": n_nodes, "phases": phases}
+            "entry_kernel": 3 if position == 0 else 1,
+        }
+        if widths is not None:
+            entry["channels"] = list(next(widths))
+        phases.append(entry)
+        position += 1
+    description: dict[str, Any] = {"encoding": ENCODING, "bits": bits_to_string(flat), "n_nodes": n_nodes,
+                                   "n_active_phases": survivors, "phases": phases}
+    if channels:
+        description["channels"] = channels
+    return description

@@ -1,156 +1,240 @@
-"""XFEL diffraction simulator: the embedded default data set.
+"""XFEL single-particle diffraction simulator: the embedded default data set.
 
-Two conformations of one molecule are imaged in random orientations. For each
-image the far-field intensity ``I(q) = |sum_j f_j exp(i q . R r_j)|^2`` is
-evaluated on a flat detector (small-angle approximation, q_z = 0), scaled so the
-expected photon count grows with the beam intensity (1e14 / 1e15 / 1e16
-photons/um^2/pulse = low / medium / high beam), sampled with Poisson noise and
-masked by a central beam stop. The result is written in the layout of the real
-data (``images/trainset|testset/ef2_{1n0u|1n0vc}_ptm{id}.tiff``, 1n0u -> 0,
-1n0vc -> 1) with an ``angles.csv`` of the Euler angles used, and cached by the
-hash of its parameters, so a second run with the same parameters reuses the files.
+Two conformations of one molecule (the shipped two-domain fragment, or a user PDB
+file with two MODELs) are imaged one per pulse in uniformly random orientations.
+For each image the expected photon count of every detector pixel is
 
-The molecule is a deterministic 3-D chain of "residues" (or the atoms of a user
-PDB file with two MODEL records); the second conformation bends its second half
-around a hinge, like the EF2 domain motion the real data capture.
+    N(q) = J * r_e^2 * Omega_pixel * |sum_j f_j(q) exp(i q . R r_j)|^2
+
+with J the fluence (1e14 / 1e15 / 1e16 photons/um^2/pulse for the low / medium /
+high beam), r_e^2 the Thomson cross-section, Omega_pixel the pixel's solid angle on a
+flat detector, q the scattering vector on the Ewald sphere, R the random rotation
+and f_j(q) each scatterer's electrons times a Gaussian form factor. Counts are drawn
+from a Poisson distribution and a central beam stop blanks the direct beam. So the
+low beam gives ~100x fewer photons per image than the high beam and is genuinely
+harder to classify — the effect the A4NN paper studies.
+
+Images go to the layout of the real data (``images/trainset|testset/
+ef2_{1n0u|1n0vc}_ptm{id}.tiff``, float32; 1n0u -> 0, 1n0vc -> 1) with an
+``angles.csv`` (Euler angles, z-y-z, degrees) and a ``simulation.json``. A data set
+is cached under a folder whose name ends in the hash of all its parameters (and of
+the molecule file), built in a temporary folder and renamed into place, so a second
+call reuses the files and concurrent workers never read a half-written set.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from a4nn.errors import InputFormatError
+from a4nn.search.data.molecule import BUILTIN_PDB, CONFORMATIONS, Molecule, read_pdb
 
-BEAMS = {"low": 1e14, "medium": 1e15, "high": 1e16}
-LABELS = {"1n0u": 0, "1n0vc": 1}
-PHOTONS_PER_1E14 = 400.0  # expected photons per image at the low beam; scales linearly with intensity
+BEAMS = {"low": 1e14, "medium": 1e15, "high": 1e16}  # photons / um^2 / pulse
+LABELS = {name: label for label, name in enumerate(CONFORMATIONS)}  # 1n0u -> 0, 1n0vc -> 1
+THOMSON_CROSS_SECTION = 7.9407877e-30 * 1e20  # r_e^2 in Angstrom^2
+UM2_TO_A2 = 1e8
+BLOCK_ELEMENTS = 2 ** 24  # phase-matrix entries per vectorised block (~64 MB of float32)
 
 
 @dataclass(frozen=True)
 class SimulationSpec:
-    """Everything that determines a simulated data set (its cache key)."""
+    """Everything that determines a simulated data set (its cache key).
+
+    ``q_max`` is |q| at the middle of a detector edge (1/Angstrom) and fixes the
+    geometry together with the wavelength; ``beam_stop_q`` is the radius of the beam
+    stop in q (at least the central pixels are always blanked).
+    """
 
     beam: str = "low"
     n_images: int = 400
     image_size: int = 32
     seed: int = 0
-    n_residues: int = 96
-    hinge_degrees: float = 35.0
-    q_max: float = 1.2          # 1/Angstrom at the detector edge
-    beam_stop_pixels: int = 2
-    molecule: str | None = None  # path to a PDB file with two MODELs, or None for the built-in chain
+    molecule: str | None = None      # PDB file with two MODELs; None = the shipped fragment
+    wavelength: float = 2.0          # Angstrom (6.2 keV photons)
+    q_max: float = 0.8               # 1/Angstrom at the detector edge
+    beam_stop_q: float = 0.05        # 1/Angstrom
+
+    def __post_init__(self) -> None:
+        if self.beam not in BEAMS:
+            raise ValueError(f"beam must be one of {', '.join(BEAMS)}, got {self.beam!r}")
+        if self.n_images < 10:
+            raise ValueError(f"n_images must be at least 10 (80/20 split of two classes), got {self.n_images}")
+        if self.image_size < 4:
+            raise ValueError(f"image_size must be at least 4 pixels, got {self.image_size}")
+        if not 0 < self.q_max < 4 * np.pi / self.wavelength:
+            raise ValueError(f"q_max must be in (0, 4 pi / wavelength), got {self.q_max}")
+
+    @property
+    def intensity(self) -> float:
+        return BEAMS[self.beam]
+
+    def molecule_path(self) -> Path:
+        return Path(self.molecule) if self.molecule else BUILTIN_PDB
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        """12 hex digits of sha256 over the parameters and the molecule file's bytes."""
+        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode())
+        path = self.molecule_path()
+        if path.is_file():
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:12]
+
+    def folder_name(self) -> str:
+        return f"xfel-sim-{self.beam}-{self.image_size}px-n{self.n_images}-s{self.seed}-{self.key()}"
 
 
-def builtin_conformations(n_residues: int, hinge_degrees: float, seed: int = 1234) -> tuple[np.ndarray, np.ndarray]:
-    """A compact random chain (3.8 A steps) and the same chain bent at its middle."""
-    rng = np.random.default_rng(seed)
-    steps = rng.normal(size=(n_residues, 3))
-    steps /= np.linalg.norm(steps, axis=1, keepdims=True)
-    chain = np.cumsum(3.8 * steps, axis=0)
-    chain -= chain.mean(axis=0)
-    # fold it into a globule: pull every point towards the centre
-    chain *= 12.0 / (1e-9 + np.sqrt((chain ** 2).sum(axis=1).mean()))
-    hinge = n_residues // 2
-    axis = np.cross(chain[hinge + 1] - chain[hinge - 1], [0.0, 0.0, 1.0])
-    axis /= np.linalg.norm(axis) + 1e-12
-    bent = chain.copy()
-    rotation = Rotation.from_rotvec(np.deg2rad(hinge_degrees) * axis)
-    bent[hinge:] = rotation.apply(chain[hinge:] - chain[hinge]) + chain[hinge]
-    return chain, bent - bent.mean(axis=0)
+@dataclass(frozen=True)
+class Detector:
+    """Scattering vectors and solid angles of the pixels of a flat, centred detector."""
+
+    q: np.ndarray            # (P, 3) scattering vectors, 1/Angstrom
+    solid_angle: np.ndarray  # (P,) steradians
+    beam_stop: np.ndarray    # (size, size) bool
+
+    @classmethod
+    def build(cls, spec: SimulationSpec) -> "Detector":
+        k = 2 * np.pi / spec.wavelength
+        two_theta_max = 2 * np.arcsin(spec.q_max / (2 * k))
+        half = (spec.image_size - 1) / 2
+        distance = 1.0                                       # unit distance; only ratios matter
+        pixel = distance * np.tan(two_theta_max) / half      # pixel pitch in the same unit
+        coords = (np.arange(spec.image_size) - half) * pixel
+        x, y = np.meshgrid(coords, coords, indexing="xy")
+        r = np.sqrt(x ** 2 + y ** 2 + distance ** 2)
+        direction = np.stack([x / r, y / r, distance / r], axis=-1)
+        q = k * (direction - np.array([0.0, 0.0, 1.0]))     # on the Ewald sphere
+        solid_angle = pixel ** 2 * distance / r ** 3
+        q_norm = np.linalg.norm(q, axis=-1)
+        radius = max(spec.beam_stop_q, float(np.sort(q_norm.ravel())[min(3, q_norm.size - 1)]))
+        return cls(q.reshape(-1, 3), solid_angle.ravel(), q_norm <= radius)
 
 
-def read_pdb_models(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The atom coordinates of the first two MODELs of a PDB file."""
-    models: list[list[list[float]]] = []
-    current: list[list[float]] = []
-    with open(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.startswith("MODEL"):
-                current = []
-            elif line.startswith(("ATOM", "HETATM")):
-                try:
-                    current.append([float(line[30:38]), float(line[38:46]), float(line[46:54])])
-                except ValueError:
-                    raise InputFormatError("bad ATOM coordinates", path=str(path), line=number) from None
-            elif line.startswith("ENDMDL"):
-                models.append(current)
-    if len(models) < 2 or not models[0] or len(models[0]) != len(models[1]):
-        raise InputFormatError("need two MODEL records with the same atoms (two conformations)", path=str(path))
-    return tuple(np.asarray(m) - np.asarray(m).mean(axis=0) for m in models[:2])  # type: ignore[return-value]
+def expected_photons(molecule: Molecule, label: int, rotations: Rotation, detector: Detector,
+                     intensity: float) -> np.ndarray:
+    """Noise-free photon counts (N, P) of conformation ``label`` in each orientation.
+
+    Vectorised over a block of orientations: the phase matrix ``(N, atoms, P)`` comes
+    from one matmul, then cos/sin and a weighted sum give Re/Im of F(q).
+    """
+    coords = molecule.conformations[label].astype(np.float32)
+    rotated = np.einsum("nij,aj->nai", rotations.as_matrix().astype(np.float32), coords)  # (N, A, 3)
+    q = detector.q.astype(np.float32)
+    n, a = rotated.shape[:2]
+    phase = (rotated.reshape(n * a, 3) @ q.T).reshape(n, a, -1)  # one BLAS call: (N, A, P)
+    q2 = (q ** 2).sum(axis=1)
+    form = np.exp(-0.5 * q2 * molecule.sigma ** 2).astype(np.float32)                       # (P,)
+    weights = molecule.electrons.astype(np.float32)
+    real = np.einsum("a,nap->np", weights, np.cos(phase))
+    imag = np.einsum("a,nap->np", weights, np.sin(phase, out=phase))
+    amplitude2 = (real.astype(np.float64) ** 2 + imag.astype(np.float64) ** 2) * form.astype(np.float64) ** 2
+    fluence = intensity / UM2_TO_A2  # photons / Angstrom^2
+    return fluence * THOMSON_CROSS_SECTION * detector.solid_angle[None, :] * amplitude2
 
 
-def diffraction_patterns(coords: np.ndarray, rotations: Rotation, image_size: int, q_max: float) -> np.ndarray:
-    """Noise-free |F(q)|^2 of ``coords`` under each rotation, on an image_size^2 detector."""
-    axis = np.linspace(-q_max, q_max, image_size)
-    qx, qy = np.meshgrid(axis, axis, indexing="xy")
-    q = np.stack([qx.ravel(), qy.ravel()], axis=1)  # (P, 2); q_z = 0 on a flat detector
-    out = np.empty((len(rotations), image_size, image_size), dtype=np.float64)
-    for i, rotation in enumerate(rotations):
-        rotated = rotation.apply(coords)[:, :2]  # (N, 2)
-        phase = q @ rotated.T                     # (P, N)
-        amplitude = np.exp(1j * phase).sum(axis=1)
-        out[i] = (np.abs(amplitude) ** 2).reshape(image_size, image_size)
-    return out
-
-
-def simulate_xfel(spec: SimulationSpec, cache_dir: Path, progress: bool = False) -> Path:
-    """Write (or reuse) a simulated data set and return its root folder."""
-    if spec.beam not in BEAMS:
-        raise ValueError(f"beam must be one of {', '.join(BEAMS)}, got {spec.beam!r}")
-    root = Path(cache_dir) / f"xfel-sim-{spec.beam}-{spec.key()}"
-    if (root / "COMPLETE").exists():
-        return root
-    rng = np.random.default_rng(spec.seed)
-    if spec.molecule:
-        conformations = read_pdb_models(Path(spec.molecule))
-    else:
-        conformations = builtin_conformations(spec.n_residues, spec.hinge_degrees)
-    labels = np.array([i % 2 for i in range(spec.n_images)])  # balanced classes
+def _assignments(spec: SimulationSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced labels and a stratified 80/20 train/test split, both seeded."""
+    labels = np.arange(spec.n_images) % 2
     rng.shuffle(labels)
-    rotations = Rotation.random(spec.n_images, random_state=rng.integers(2**31))
-    euler = rotations.as_euler("zyz", degrees=True)
-    photons = PHOTONS_PER_1E14 * BEAMS[spec.beam] / 1e14
-    center = (spec.image_size - 1) / 2
-    yy, xx = np.mgrid[: spec.image_size, : spec.image_size]
-    beam_stop = (xx - center) ** 2 + (yy - center) ** 2 <= spec.beam_stop_pixels ** 2
+    train = np.zeros(spec.n_images, dtype=bool)
+    for label in (0, 1):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        train[members[: int(round(0.8 * len(members)))]] = True
+    return labels, train
 
-    import tifffile
 
-    names = list(LABELS)
-    split = np.zeros(spec.n_images, dtype=bool)
-    split[rng.permutation(spec.n_images)[: int(round(0.8 * spec.n_images))]] = True  # 80/20
-    for folder in ("trainset", "testset"):
-        (root / "images" / folder).mkdir(parents=True, exist_ok=True)
-    indices = range(spec.n_images)
+def _blocks(n: int, batch: int, progress: bool, desc: str) -> Iterable[tuple[int, int]]:
+    starts = range(0, n, batch)
     if progress:
         from tqdm import tqdm
 
-        indices = tqdm(indices, desc=f"simulating {spec.beam}-beam diffraction", unit="img")
-    rows = []
-    for i in indices:
-        label = int(labels[i])
-        intensity = diffraction_patterns(conformations[label], rotations[i:i + 1], spec.image_size, spec.q_max)[0]
-        expected = intensity / intensity.sum() * photons
-        counts = rng.poisson(expected).astype(np.float32)
-        counts[beam_stop] = 0.0
-        folder = "trainset" if split[i] else "testset"
-        name = f"ef2_{names[label]}_ptm{i}.tiff"
-        tifffile.imwrite(root / "images" / folder / name, counts)
-        rows.append([i, name, folder, label, *np.round(euler[i], 6)])
-    with open(root / "angles.csv", "w", newline="") as handle:
+        bar = tqdm(total=n, desc=desc, unit="img")
+        for start in starts:
+            yield start, min(start + batch, n)
+            bar.update(min(start + batch, n) - start)
+        bar.close()
+    else:
+        for start in starts:
+            yield start, min(start + batch, n)
+
+
+def _write(spec: SimulationSpec, folder: Path, progress: bool) -> None:
+    import tifffile
+
+    molecule = read_pdb(spec.molecule_path())
+    detector = Detector.build(spec)
+    rng = np.random.default_rng(spec.seed)
+    labels, train = _assignments(spec, rng)
+    rotations = Rotation.random(spec.n_images, random_state=np.random.default_rng(rng.integers(2 ** 62)))
+    euler = rotations.as_euler("zyz", degrees=True)
+    noise = np.random.default_rng(rng.integers(2 ** 62))
+    for split in ("trainset", "testset"):
+        (folder / "images" / split).mkdir(parents=True, exist_ok=True)
+    rows: list[list[object]] = []
+    photons = np.zeros(spec.n_images)
+    batch = max(1, BLOCK_ELEMENTS // (len(molecule.electrons) * detector.q.shape[0]))
+    for start, stop in _blocks(spec.n_images, batch, progress, f"simulating {spec.beam}-beam diffraction"):
+        block = np.arange(start, stop)
+        expected = np.empty((len(block), detector.q.shape[0]))
+        for label in (0, 1):
+            mine = labels[block] == label
+            if mine.any():
+                expected[mine] = expected_photons(molecule, label, rotations[block[mine]], detector, spec.intensity)
+        counts = noise.poisson(expected).astype(np.float32).reshape(len(block), spec.image_size, spec.image_size)
+        counts[:, detector.beam_stop] = 0.0
+        for offset, i in enumerate(block):
+            name = f"ef2_{CONFORMATIONS[labels[i]]}_ptm{i:05d}.tiff"
+            split = "trainset" if train[i] else "testset"
+            tifffile.imwrite(folder / "images" / split / name, counts[offset])
+            photons[i] = counts[offset].sum()
+            rows.append([i, name, split, int(labels[i]), CONFORMATIONS[labels[i]], *np.round(euler[i], 6),
+                         int(photons[i])])
+    with open(folder / "angles.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "file", "split", "label", "alpha_deg", "beta_deg", "gamma_deg"])
+        writer.writerow(["id", "file", "split", "label", "conformation", "alpha_deg", "beta_deg", "gamma_deg",
+                         "photons"])
         writer.writerows(rows)
-    (root / "simulation.json").write_text(json.dumps({**asdict(spec), "intensity": BEAMS[spec.beam],
-                                                      "photons_per_image": photons}, indent=2))
-    (root / "COMPLETE").write_text("ok\n")
+    summary = {**asdict(spec), "molecule": str(spec.molecule_path()), "molecule_kind": molecule.kind,
+               "n_scatterers": int(len(molecule.electrons)), "intensity": spec.intensity, "key": spec.key(),
+               "euler_convention": "zyz (intrinsic), degrees", "labels": LABELS,
+               "photons_per_image": {"mean": float(photons.mean()), "median": float(np.median(photons)),
+                                     "min": float(photons.min()), "max": float(photons.max())},
+               "beam_stop_pixels": int(detector.beam_stop.sum())}
+    (folder / "simulation.json").write_text(json.dumps(summary, indent=2))
+    (folder / "COMPLETE").write_text("ok\n")
+
+
+def simulate_xfel(spec: SimulationSpec, cache_dir: str | Path, progress: bool = False) -> Path:
+    """Write (or reuse) a simulated data set under ``cache_dir`` and return its root folder."""
+    cache_dir = Path(cache_dir)
+    root = cache_dir / spec.folder_name()
+    if (root / "COMPLETE").exists():
+        return root
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=cache_dir))
+    try:
+        _write(spec, staging, progress)
+        if root.exists() and not (root / "COMPLETE").exists():
+            shutil.rmtree(root, ignore_errors=True)  # left over from a killed run of an older version
+        try:
+            os.replace(staging, root)
+        except OSError:
+            if not (root / "COMPLETE").exists():  # another process won the race, else a real failure
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return root
+
+
+def simulation_summary(root: str | Path) -> dict:
+    """The ``simulation.json`` of a simulated data set (empty for real data)."""
+    path = Path(root) / "simulation.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
