@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit, least_squares
 
 from a4nn.engine.families import CurveFamily
 
@@ -41,6 +41,9 @@ def fit_curve(family: CurveFamily, x: np.ndarray, y: np.ndarray, *, weights: np.
     ``weights`` (larger = trusted more) become curve_fit's ``sigma = 1/weight``;
     ``initial`` overrides the family's guess (warm start from the previous epoch).
     ``use_jacobian=False`` reproduces PENGUIN's finite-difference fits exactly.
+    ``max_nfev`` bounds the work (the engine's latency budget): the fit then runs
+    ``scipy.optimize.least_squares`` directly and keeps its best point when the budget
+    runs out, where curve_fit would throw that point away and raise.
     """
     start = time.perf_counter()
     x = np.asarray(x, dtype=float)
@@ -49,19 +52,19 @@ def fit_curve(family: CurveFamily, x: np.ndarray, y: np.ndarray, *, weights: np.
     if len(x) < family.n_params or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         return FitResult(failed.family, failed.params, False, time.perf_counter() - start)
     p0 = initial if initial is not None else family.guess(x, y)
-    kwargs = {}
-    if use_jacobian and family.jacobian is not None:
-        kwargs["jac"] = family.jacobian
-    if max_nfev is not None:
-        kwargs["max_nfev"] = max_nfev
     sigma = None if weights is None else 1.0 / np.maximum(np.asarray(weights, dtype=float), 1e-9)
+    jacobian = family.jacobian if use_jacobian else None
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", OptimizeWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
-            params, _ = curve_fit(family.function, x, y, p0=p0, sigma=sigma,
-                                  bounds=(family.lower, family.upper), **kwargs)
-    except (RuntimeError, ValueError, FloatingPointError, OverflowError, ZeroDivisionError):
+            if max_nfev is not None and p0 is not None:
+                params = _bounded_least_squares(family, x, y, np.asarray(p0, dtype=float), sigma, jacobian, max_nfev)
+            else:
+                kwargs = {"jac": jacobian} if jacobian is not None else {}
+                params, _ = curve_fit(family.function, x, y, p0=p0, sigma=sigma,
+                                      bounds=(family.lower, family.upper), **kwargs)
+    except (RuntimeError, ValueError, FloatingPointError, OverflowError, ZeroDivisionError, np.linalg.LinAlgError):
         return FitResult(failed.family, failed.params, False, time.perf_counter() - start)
     if not np.all(np.isfinite(params)):
         return FitResult(failed.family, failed.params, False, time.perf_counter() - start)
@@ -69,3 +72,21 @@ def fit_curve(family: CurveFamily, x: np.ndarray, y: np.ndarray, *, weights: np.
         residual = float(np.sqrt(np.mean((family.function(x, *params) - y) ** 2)))
     return FitResult(family.name, tuple(float(p) for p in params), True, time.perf_counter() - start,
                      residual if np.isfinite(residual) else float("inf"))
+
+
+def _bounded_least_squares(family: CurveFamily, x: np.ndarray, y: np.ndarray, p0: np.ndarray,
+                           sigma: np.ndarray | None, jacobian, max_nfev: int) -> np.ndarray:
+    """Weighted bounded least squares with an evaluation budget; returns the best point found."""
+    inverse = 1.0 if sigma is None else 1.0 / sigma
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        return (family.function(x, *p) - y) * inverse
+
+    kwargs = {}
+    if jacobian is not None:
+        kwargs["jac"] = lambda p: jacobian(x, *p) * (inverse if np.ndim(inverse) == 0 else inverse[:, None])
+    result = least_squares(residual, p0, bounds=(family.lower, family.upper), method="trf",
+                           max_nfev=max_nfev, **kwargs)
+    if result.status < 0 or not np.isfinite(result.cost):
+        raise RuntimeError(result.message)
+    return result.x

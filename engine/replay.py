@@ -2,6 +2,9 @@
 
 This is the batch API of the engine: fits are independent per curve, so a process
 pool over curves gives near-linear speed-up without vectorizing scipy's optimizer.
+With a population prior (:class:`~a4nn.engine.prior.CurvePrior`) the curves are no
+longer independent, since each complete one teaches the prior used for the next, so
+they are replayed in recorded order in one process, as a search would have met them.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from a4nn.engine.prediction import PredictionEngine
+from a4nn.engine.prior import CurvePrior
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,12 @@ class ReplayOutcome:
     fit_seconds: float
 
 
-def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any]) -> ReplayOutcome:
-    """Feed one curve epoch by epoch until the engine stops it."""
-    engine = PredictionEngine(**engine_kwargs)
+def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any], prior: CurvePrior | None = None) -> ReplayOutcome:
+    """Feed one curve epoch by epoch until the engine stops it.
+
+    With a ``prior``, a curve that runs to the end is added to it afterwards.
+    """
+    engine = PredictionEngine(**engine_kwargs, prior=prior) if prior is not None else PredictionEngine(**engine_kwargs)
     fit_seconds = 0.0
     decision = None
     used = 0
@@ -43,6 +50,8 @@ def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any]) -> Repl
     finite = [float(v) for v in values[:used] if v is not None and math.isfinite(float(v))]
     last = finite[-1] if finite else math.nan
     converged = bool(decision and decision.converged)
+    if prior is not None and not (decision and decision.stop):
+        engine.complete()
     fitness = decision.prediction if converged else last
     return ReplayOutcome(used, bool(decision and decision.stop), converged, float(fitness),
                          tuple(engine.predictions), fit_seconds)
@@ -54,10 +63,25 @@ def _replay_chunk(args: tuple[list[list[float]], dict[str, Any]]) -> list[Replay
 
 
 def replay_curves(curves: Sequence[Sequence[float]], engine_kwargs: dict[str, Any] | None = None,
-                  processes: int | None = None, progress: bool = False) -> list[ReplayOutcome]:
-    """Replay many curves; ``processes`` > 1 spreads them over a process pool (order kept)."""
+                  processes: int | None = None, progress: bool = False,
+                  prior: CurvePrior | bool | None = None) -> list[ReplayOutcome]:
+    """Replay many curves; ``processes`` > 1 spreads them over a process pool (order kept).
+
+    ``prior=True`` gives the engines one fresh shared :class:`CurvePrior` (length =
+    ``e_pred``); a CurvePrior instance is used (and extended) as is. Either forces a
+    sequential replay in the given order. The prior only applies to the ``a4nn`` strategy.
+    """
     kwargs = dict(engine_kwargs or {})
     curves = [list(map(float, curve)) for curve in curves]
+    if prior is True:
+        prior = CurvePrior(length=int(kwargs.get("e_pred", 25)))
+    if isinstance(prior, CurvePrior) and kwargs.get("strategy", "a4nn") == "a4nn":
+        iterator = curves
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(curves, desc="replay a4nn+prior", unit="curve")
+        return [replay_curve(curve, kwargs, prior) for curve in iterator]
     processes = processes or min(len(curves), os.cpu_count() or 1)
     if processes <= 1 or len(curves) < 4:
         iterator = curves

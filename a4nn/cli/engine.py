@@ -22,13 +22,24 @@ def engine() -> None:
 @click.option("-n", "n", type=int, default=3, show_default=True, help="Predictions that must agree.")
 @click.option("-r", "r", type=float, default=0.5, show_default=True, help="Agreement tolerance (points).")
 @click.option("--processes", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option("--prior/--no-prior", default=True, show_default=True,
+              help="a4nn only: learn a population prior from the curves that run to the end (recorded order).")
 def replay(paths: tuple[Path, ...], strategies: tuple[str, ...], fmt: str, e_pred, c_min: int, n: int, r: float,
-           processes) -> None:
+           processes, prior: bool) -> None:
     """Replay strategies over the curves in CSV/Parquet PATHS and print a summary table.
 
-    The "true" value of a curve is its last point; the table shows the share of
-    epochs saved, the mean absolute error of the fitness the NAS would have seen,
-    Spearman's rho against the truth and the recall of the true top-10.
+    \b
+    Accepted layouts (--format auto picks by columns):
+      icpp23  the published A4NN logs: arch, epoch (0-based), val_accs[, flops]
+      long    one row per (network, epoch): a network column (architecture_id,
+              arch, model or id), epoch, a value column (val_acc, value or acc)
+              [, flops]; an export bundle's epochs.parquet is of this kind.
+
+    Strategies: penguin (faithful PENGUIN), a4nn (default: population prior,
+    plateau and never-learns rules), none (never stop). The "true" value of a
+    curve is its last point; the table shows the share of epochs saved, the mean
+    absolute error of the fitness the NAS would have seen, Spearman's rho against
+    the truth and the recall of the true top-10.
     """
     from a4nn.engine.curves import read_curves
     from a4nn.engine.metrics import strategy_report
@@ -41,7 +52,8 @@ def replay(paths: tuple[Path, ...], strategies: tuple[str, ...], fmt: str, e_pre
         truth = [c[-1] for c in curve_set.curves]
         for strategy in strategies:
             kwargs = dict(strategy=strategy, c_min=c_min, n=n, r=r, e_pred=e_pred if e_pred is not None else budget)
-            outcomes = replay_curves(curve_set.curves, kwargs, processes=processes, progress=True)
+            outcomes = replay_curves(curve_set.curves, kwargs, processes=processes, progress=True,
+                                     prior=prior and strategy == "a4nn")
             report = strategy_report([o.fitness for o in outcomes], truth, [o.epochs_used for o in outcomes], budget)
             click.echo(f"{Path(path).name[:40]:<40} {strategy:<9} {report['networks']:>5} {100 * report['epochs_saved']:>8.1f} "
                        f"{report['mae']:>7.3f} {report['spearman']:>6.3f} {report['top10_recall']:>6.2f}")
