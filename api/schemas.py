@@ -1,9 +1,19 @@
-"""Pydantic response models: what /docs shows and what clients can rely on."""
+"""Pydantic response models: what /docs shows and what clients can rely on.
+
+Numbers that were NaN/inf in training are ``null`` here (JSON has neither); the
+model detail's ``nonfinite`` dict says which field held which value.
+"""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer: one line saying what was wrong and what is valid."""
+
+    detail: str
 
 
 class ModelSummary(BaseModel):
@@ -15,8 +25,9 @@ class ModelSummary(BaseModel):
     beam: Optional[str] = None
     generation: int
     index: int
-    genome: Optional[str] = None
-    flops: Optional[float] = None
+    genome_id: Optional[int] = None
+    genome: Optional[str] = Field(None, description="genome bits ('0'/'1' string)")
+    flops: Optional[float] = Field(None, description="MFLOPs (multiply-accumulates / 1e6)")
     n_params: Optional[int] = None
     status: str
     epochs_trained: Optional[float] = None
@@ -26,21 +37,35 @@ class ModelSummary(BaseModel):
     predicted_acc: Optional[float] = None
     fitness: Optional[float] = None
     wall_seconds: Optional[float] = None
-    function: Optional[str] = None
+    function: Optional[str] = Field(None, description="prediction-engine curve function of the search")
 
 
 class ModelPage(BaseModel):
     items: list[ModelSummary]
-    count: int
-    next: Optional[str] = None
+    count: int = Field(description="items on this page")
+    next: Optional[str] = Field(None, description="path of the next page (same filter, opaque cursor); null at the end")
+
+
+class EngineConfigOut(BaseModel):
+    id: int
+    function: str
+    c_min: int
+    e_pred: float
+    n: int
+    r: float
+    bounds: list[Any]
+    extra: dict[str, Any]
 
 
 class ModelDetail(ModelSummary):
     arch: dict[str, Any]
     train_params: dict[str, Any]
     error: Optional[str] = None
-    engine_config: Optional[dict[str, Any]] = None
+    device: Optional[str] = None
+    nonfinite: Optional[dict[str, str]] = None
+    engine_config: Optional[EngineConfigOut] = None
     dataset_attributes: Optional[dict[str, Any]] = None
+    genome_encoding: Optional[str] = None
 
 
 class EpochRow(BaseModel):
@@ -62,6 +87,38 @@ class PredictionRow(BaseModel):
     seconds: Optional[float] = None
 
 
+class LineageEdge(BaseModel):
+    child: int = Field(description="child genome id")
+    parent: int = Field(description="parent genome id")
+    operator: str
+    hop: int = Field(description="distance from the model's genome")
+    search_id: Optional[int] = None
+
+
+class LineageGenome(BaseModel):
+    id: int
+    bits: str
+    models: list[int] = Field(description="ids of the models trained from this genome")
+
+
+class Lineage(BaseModel):
+    model: int
+    genome_id: Optional[int] = None
+    direction: Literal["up", "down"]
+    hops: int
+    edges: list[LineageEdge]
+    genomes: list[LineageGenome]
+
+
+class CheckpointRow(BaseModel):
+    epoch: float
+    uri: str
+    sha256: str
+    size_bytes: int
+    format: str
+    download: str = Field(description="path that downloads the file")
+
+
 class SearchSummary(BaseModel):
     id: int
     name: str
@@ -69,6 +126,8 @@ class SearchSummary(BaseModel):
     status: str
     seed: Optional[int] = None
     dataset_id: Optional[int] = None
+    dataset: Optional[str] = None
+    beam: Optional[str] = None
     engine_config_id: Optional[int] = None
     networks: int
     epochs_trained: float
@@ -76,10 +135,21 @@ class SearchSummary(BaseModel):
 
 class SearchDetail(SearchSummary):
     config: dict[str, Any]
-    epochs_budget: Optional[float] = None
-    epochs_saved: Optional[float] = None
+    epochs_budget: Optional[float] = Field(None, description="networks × epochs each network would train without the engine")
+    epochs_saved: Optional[float] = Field(None, description="1 − epochs trained / epochs budget")
+    engine_config: Optional[EngineConfigOut] = None
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
     code_version: Optional[str] = None
     host: Optional[str] = None
+
+
+class ParetoPoint(BaseModel):
+    id: int
+    generation: int
+    index: int
+    accuracy: float
+    flops: float
 
 
 class DatasetRow(BaseModel):

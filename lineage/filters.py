@@ -1,33 +1,52 @@
-"""The model filter grammar shared by the REST API and the CLI.
+"""The model filter grammar and query builder shared by the REST API and the CLI.
 
 ``beam=low&acc>99&flops<=500&sort=-acc&limit=50`` is parsed from the *raw* query
 string, so ``acc>99`` works as typed (a standard parser would see a key ``acc>99``
-with no value). Terms are joined with AND; ``field=a,b`` means IN. Every problem
-(unknown field, bad operator, bad value, bad cursor, limit over the cap) raises
-:class:`FilterError` with a message that names what is valid; the API answers 400.
+with no value). Terms are joined with AND; ``field=a,b`` means IN and
+``field!=a,b`` NOT IN. Every problem (unknown field, bad operator, bad value, bad
+cursor, limit over the cap) raises :class:`FilterError`, whose message names what
+is valid; the API answers 400 with it.
 
-Pagination is keyset-based: the cursor is an opaque token of the last row's sort
-value and id, so pages stay stable while rows are added.
+Pagination is keyset-based: the cursor is an opaque token holding the last row's
+sort value and id, so pages stay stable while rows are added and deep pages cost
+as little as the first. Rows whose sort value is NULL (a failed network has no
+accuracy) are not dropped: they follow the valued rows, ordered by id.
+
+Query execution (:func:`find_models`) is tuned for SQLite without planner
+statistics: search-level terms (search, dataset, beam, nas, function) are first
+resolved to search ids on the small tables, then one single-table statement over
+``architectures`` lets the sort column's index drive a top-N scan. See
+:func:`_search_filter` for why the search-id index is sometimes hidden.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
-from urllib.parse import unquote_plus
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import quote, unquote_plus
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, inspect, literal, or_, select
+from sqlalchemy.engine import Connection
 
 from a4nn.errors import A4nnError
 from a4nn.lineage.models import Architecture, Dataset, EngineConfig, Genome, Search
 
-OPERATORS = ("<=", ">=", "!=", "=", "<", ">")
+OPERATORS = ("=", "!=", ">", ">=", "<", "<=")
 RESERVED = ("sort", "limit", "cursor", "format")
+FORMATS = ("json", "csv", "parquet")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+MAX_TERMS = 50
+MAX_IN_VALUES = 100
+#: the lineage ids and counts are SQL INTEGER (32-bit on PostgreSQL): larger values would overflow the bind cast
+INT32 = (-(2**31), 2**31 - 1)
+#: below this many architectures in the selected searches, sorting them beats scanning the sort index
+SELECTIVE_ROWS = 2000
 TERM = re.compile(r"^([A-Za-z_]+)(<=|>=|!=|=|<|>)(.*)$", re.DOTALL)
 
 
@@ -35,19 +54,26 @@ class FilterError(A4nnError):
     """A filter the grammar cannot accept; the message says what would be valid."""
 
 
+# ----------------------------------------------------------------- value parsers
 def _number(text: str) -> float:
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
+    value = float(text.strip())
+    if not math.isfinite(value):
         raise ValueError(text)
     return value
 
 
 def _integer(text: str) -> int:
-    return int(text)
+    text = text.strip()
+    if not re.fullmatch(r"[+-]?[0-9]{1,10}", text):
+        raise ValueError(text)
+    value = int(text)
+    if not INT32[0] <= value <= INT32[1]:
+        raise ValueError(text)
+    return value
 
 
 def _boolean(text: str) -> bool:
-    lowered = text.lower()
+    lowered = text.strip().lower()
     if lowered in ("true", "1", "yes"):
         return True
     if lowered in ("false", "0", "no"):
@@ -56,48 +82,69 @@ def _boolean(text: str) -> bool:
 
 
 def _text(text: str) -> str:
-    if not text or len(text) > 255:
+    # PostgreSQL rejects NUL in text; over-long values cannot match a String(255) column
+    if not text or len(text) > 255 or "\x00" in text:
         raise ValueError(text)
     return text
 
 
+EXPECTED = {_number: "a finite number", _integer: f"an integer from {INT32[0]} to {INT32[1]}", _boolean: "true or false",
+            _text: "a non-empty text of at most 255 characters"}
+
+
 @dataclass(frozen=True)
 class Field:
+    """One filterable name: the column it reads, how its values parse, whether it is ordered."""
+
     column: Any
     parse: Callable[[str], Any]
     ordered: bool  # supports < <= > >= and sorting
+    on_search: bool = False  # a property of the search (resolved to search ids first)
+    help: str = ""
 
 
 FIELDS: dict[str, Field] = {
-    "acc": Field(Architecture.final_acc, _number, True),
-    "pred": Field(Architecture.predicted_acc, _number, True),
-    "fitness": Field(Architecture.fitness, _number, True),
-    "flops": Field(Architecture.flops, _number, True),
-    "params": Field(Architecture.n_params, _integer, True),
-    "epochs": Field(Architecture.epochs_trained, _number, True),
-    "generation": Field(Architecture.generation, _integer, True),
-    "id": Field(Architecture.id, _integer, True),
-    "search": Field(Search.id, _text, False),  # an id or a name, resolved in _condition
-    "dataset": Field(Dataset.name, _text, False),
-    "beam": Field(Dataset.beam, _text, False),
-    "nas": Field(Search.nas, _text, False),
-    "early": Field(Architecture.terminated_early, _boolean, False),
-    "function": Field(EngineConfig.function, _text, False),
-    "status": Field(Architecture.status, _text, False),
+    "acc": Field(Architecture.final_acc, _number, True, help="final validation accuracy (%)"),
+    "pred": Field(Architecture.predicted_acc, _number, True, help="accuracy predicted by the engine (%)"),
+    "fitness": Field(Architecture.fitness, _number, True, help="fitness handed to the NAS"),
+    "flops": Field(Architecture.flops, _number, True, help="MFLOPs (multiply-accumulates / 1e6)"),
+    "params": Field(Architecture.n_params, _integer, True, help="number of trainable parameters"),
+    "epochs": Field(Architecture.epochs_trained, _number, True, help="epochs actually trained"),
+    "generation": Field(Architecture.generation, _integer, True, help="NAS generation"),
+    "id": Field(Architecture.id, _integer, True, help="model id"),
+    "early": Field(Architecture.terminated_early, _boolean, False, help="terminated early by the engine"),
+    "status": Field(Architecture.status, _text, False, help="running, completed, stopped or failed"),
+    "search": Field(Search.id, _text, False, True, help="search id or name"),
+    "dataset": Field(Dataset.name, _text, False, True, help="dataset name"),
+    "beam": Field(Dataset.beam, _text, False, True, help="beam intensity: low, medium or high"),
+    "nas": Field(Search.nas, _text, False, True, help="NAS kind, e.g. nsga-net-macro"),
+    "function": Field(EngineConfig.function, _text, False, True, help="engine curve function, e.g. a-b^(c-x)"),
 }
-
+SORTABLE = tuple(name for name, spec in FIELDS.items() if spec.ordered)
 
 #: the architecture columns a model list shows; the JSON blobs (arch, train_params) stay in the table
 SUMMARY_COLUMNS = tuple(Architecture.__table__.c[name] for name in (
     "id", "search_id", "generation", "index", "genome_id", "flops", "n_params", "status", "epochs_trained",
     "terminated_early", "stop_epoch", "final_acc", "predicted_acc", "fitness", "wall_seconds"))
+#: what a list row carries about the model's search (looked up once per page)
+SEARCH_COLUMNS = (Search.id.label("search_id"), Search.name.label("search_name"), Search.nas,
+                  Dataset.name.label("dataset_name"), Dataset.beam, EngineConfig.function)
 
 
+def grammar_help() -> str:
+    """One line per field, for --help texts and the OpenAPI description."""
+    lines = [f"{name}: {spec.help}" for name, spec in FIELDS.items()]
+    return "; ".join(lines)
+
+
+# ------------------------------------------------------------------- the query
 @dataclass
 class ModelQuery:
     """A parsed filter: conditions, sort, page size and the keyset position."""
 
     conditions: list[Any] = field(default_factory=list)
+    search_conditions: list[Any] = field(default_factory=list)
+    filtered_fields: set[str] = field(default_factory=set)
     sort_field: str = "id"
     descending: bool = False
     limit: int = DEFAULT_LIMIT
@@ -105,119 +152,274 @@ class ModelQuery:
     output_format: str | None = None
     terms: list[str] = field(default_factory=list)
 
-    def statement(self) -> Select:
-        """SELECT of architectures joined with search, dataset, genome and engine config."""
-        column = FIELDS[self.sort_field].column
-        statement = (
-            select(*SUMMARY_COLUMNS, Search.name.label("search_name"), Search.nas, Dataset.name.label("dataset_name"),
-                   Dataset.beam, Genome.bits.label("genome_bits"), EngineConfig.function)
-            .join(Search, Search.id == Architecture.search_id)
-            .outerjoin(Dataset, Dataset.id == Search.dataset_id)
-            .outerjoin(Genome, Genome.id == Architecture.genome_id)
-            .outerjoin(EngineConfig, EngineConfig.id == Search.engine_config_id)
-            .where(*self.conditions)
-        )
-        if self.sort_field != "id":
-            statement = statement.where(column.is_not(None))  # keyset pages need a value to compare
-        if self.after is not None:
-            value, last_id = self.after
-            if self.sort_field == "id":
-                statement = statement.where(Architecture.id < last_id if self.descending else Architecture.id > last_id)
-            elif self.descending:
-                statement = statement.where(or_(column < value, and_(column == value, Architecture.id < last_id)))
-            else:
-                statement = statement.where(or_(column > value, and_(column == value, Architecture.id > last_id)))
-        if self.descending:
-            order = [column.desc(), Architecture.id.desc()] if self.sort_field != "id" else [Architecture.id.desc()]
+    @property
+    def sort_column(self) -> Any:
+        return FIELDS[self.sort_field].column
+
+    def fingerprint(self) -> str:
+        """Ties a cursor to the filter and order it was made for."""
+        canonical = "&".join(sorted(self.terms)) + f"|{self.sort_field}|{int(self.descending)}"
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def cursor_for(self, row: Mapping[str, Any]) -> str:
+        """The opaque position after ``row`` (a mapping with ``id`` and the sort column)."""
+        value = row[self.sort_column.key]
+        payload = {"v": value, "i": int(row["id"]), "f": self.fingerprint()}
+        text = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        payload["c"] = hashlib.sha256(text.encode()).hexdigest()[:8]
+        return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    def statement(self, *, extra: Sequence[Any] = (), nulls: bool = False, limit: int | None = None) -> Select:
+        """One page of architecture summary columns, joined with search/dataset/genome/engine names.
+
+        ``nulls=True`` selects the tail of rows whose sort value is NULL. The page is
+        chosen in a sub-query over ``architectures`` alone so the sort index can
+        drive it; the joins only decorate the chosen rows.
+        """
+        column, ordered_by_id = self.sort_column, self.sort_field == "id"
+        where = [*self.conditions, *extra]
+        id_order = Architecture.id.desc() if self.descending else Architecture.id.asc()
+        if ordered_by_id:
+            order = [id_order]
+        elif nulls:
+            where.append(column.is_(None))
+            order = [id_order]
         else:
-            order = [column.asc(), Architecture.id.asc()] if self.sort_field != "id" else [Architecture.id.asc()]
-        return statement.order_by(*order).limit(self.limit + 1)
+            where.append(column.is_not(None))
+            order = [column.desc() if self.descending else column.asc(), id_order]
+        where.extend(self._keyset(nulls))
+        page = (select(*SUMMARY_COLUMNS).where(*where).order_by(*order)
+                .limit(self.limit + 1 if limit is None else limit).subquery("page"))
+        decorated = (
+            select(*page.c, Search.name.label("search_name"), Search.nas, Dataset.name.label("dataset_name"),
+                   Dataset.beam, Genome.bits.label("genome_bits"), EngineConfig.function)
+            .join(Search, Search.id == page.c.search_id)
+            .outerjoin(Dataset, Dataset.id == Search.dataset_id)
+            .outerjoin(Genome, Genome.id == page.c.genome_id)
+            .outerjoin(EngineConfig, EngineConfig.id == Search.engine_config_id)
+        )
+        sort_key = page.c[column.key]
+        page_id = page.c.id.desc() if self.descending else page.c.id.asc()
+        if ordered_by_id or nulls:
+            return decorated.order_by(page_id)
+        return decorated.order_by(sort_key.desc() if self.descending else sort_key.asc(), page_id)
 
-    def cursor_for(self, row: Any) -> str:
-        """The opaque position after ``row`` (a result row of :meth:`statement`)."""
-        values = row._mapping
-        value = values[FIELDS[self.sort_field].column.key]
-        payload = json.dumps([self.sort_field, self.descending, value, values["id"]]).encode()
-        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    def _keyset(self, nulls: bool) -> list[Any]:
+        if self.after is None:
+            return []
+        value, last_id = self.after
+        after_id = Architecture.id < last_id if self.descending else Architecture.id > last_id
+        if self.sort_field == "id":
+            return [after_id]
+        if nulls:
+            # a NULL-valued cursor continues inside the NULL tail; a valued one starts it from the top
+            return [after_id] if value is None else []
+        if value is None:
+            return [false()]  # the valued rows are all behind a NULL-valued cursor
+        column = self.sort_column
+        beyond = column < value if self.descending else column > value
+        return [or_(beyond, and_(column == value, after_id))]
 
 
+@dataclass
+class ModelPage:
+    """One page of models: plain dict rows and the cursor of the next page (None at the end)."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _search_filter(connection: Connection, query: ModelQuery) -> list[Any] | None:
+    """Resolve the search-level terms to ``search_id IN (...)`` (None: no such terms; [false()]: no match).
+
+    Without planner statistics SQLite always prefers an equality index, so
+    ``search_id IN (1)`` would make it fetch every network of the search and sort
+    them, even when the sort column's index could stop after a few rows. When the
+    selected searches hold many networks the search-id index is hidden (``+ 0``) and
+    the sort index drives the scan; when they hold few, the search-id index wins.
+    """
+    if not query.search_conditions:
+        return None
+    ids = list(connection.execute(
+        select(Search.id)
+        .outerjoin(Dataset, Dataset.id == Search.dataset_id)
+        .outerjoin(EngineConfig, EngineConfig.id == Search.engine_config_id)
+        .where(*query.search_conditions)
+    ).scalars())
+    if not ids:
+        return [false()]
+    if connection.dialect.name != "sqlite" or query.sort_field == "id" \
+            or query.sort_column.key in _search_sort_indexes(connection):
+        return [Architecture.search_id.in_(ids)]  # an index (search_id, sort column) serves both
+    probe = select(literal(1)).where(Architecture.search_id.in_(ids)).limit(SELECTIVE_ROWS + 1).subquery()
+    held = connection.execute(select(func.count()).select_from(probe)).scalar_one()  # bounded index count
+    if held <= SELECTIVE_ROWS:
+        return [Architecture.search_id.in_(ids)]
+    return [(Architecture.search_id + 0).in_(ids)]
+
+
+_INDEX_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _search_sort_indexes(connection: Connection) -> frozenset[str]:
+    """Columns C with an index on architectures (search_id, C, ...); looked up once per database."""
+    key = connection.engine.url.render_as_string(hide_password=False)
+    if key not in _INDEX_CACHE:
+        found = set()
+        for index in inspect(connection).get_indexes("architectures"):
+            columns = index.get("column_names") or []
+            if len(columns) >= 2 and columns[0] == "search_id" and columns[1]:
+                found.add(columns[1])
+        _INDEX_CACHE[key] = frozenset(found)
+    return _INDEX_CACHE[key]
+
+
+def find_models(connection: Connection, query: ModelQuery) -> ModelPage:
+    """Run ``query``: one page of model summaries plus the next cursor."""
+    extra = _search_filter(connection, query)
+    extra = extra or []
+    rows: list[Any] = []
+    by_id = query.sort_field == "id"
+    in_null_tail = query.after is not None and query.after[0] is None and not by_id
+    if not in_null_tail:
+        rows = connection.execute(query.statement(extra=extra)).all()
+    # any term on the sort field rejects NULLs, so only unfiltered sort fields have a NULL tail
+    if not by_id and len(rows) <= query.limit and query.sort_field not in query.filtered_fields:
+        rows += connection.execute(query.statement(extra=extra, nulls=True, limit=query.limit + 1 - len(rows))).all()
+    page = [dict(row._mapping) for row in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return ModelPage(page, query.cursor_for(page[-1]) if more and page else None)
+
+
+# ------------------------------------------------------------------- parsing
 def _valid_fields() -> str:
     return ", ".join(FIELDS)
 
 
 def _condition(name: str, operator: str, raw: str) -> Any:
     spec = FIELDS[name]
-    values = raw.split(",") if operator in ("=", "!=") and "," in raw else [raw]
     if operator not in ("=", "!=") and not spec.ordered:
-        raise FilterError(f"operator {operator!r} does not apply to {name!r}; use = or != (or {name}=a,b)")
+        raise FilterError(f"operator {operator!r} does not apply to {name!r}; use = or != (or {name}=a,b for IN)")
+    values = raw.split(",") if operator in ("=", "!=") else [raw]
+    if len(values) > MAX_IN_VALUES:
+        raise FilterError(f"too many values for {name!r}: at most {MAX_IN_VALUES}")
     try:
         parsed = [spec.parse(value) for value in values]
     except ValueError:
-        kind = {_number: "a number", _integer: "an integer", _boolean: "true or false", _text: "a non-empty text"}[spec.parse]
-        raise FilterError(f"bad value {raw!r} for {name!r}: expected {kind}") from None
-    column = spec.column
+        raise FilterError(f"bad value {raw!r} for {name!r}: expected {EXPECTED[spec.parse]}"
+                          + (" (or a comma-separated list)" if operator in ("=", "!=") else "")) from None
     if name == "search":
-        ids = [int(v) for v in parsed if v.isdigit()]
-        names = [v for v in parsed if not v.isdigit()]
-        matches = or_(Search.id.in_(ids), Search.name.in_(names))
+        ids = [int(v) for v in parsed if v.isascii() and v.isdigit() and int(v) <= INT32[1]]
+        matches = or_(Search.id.in_(ids), Search.name.in_(parsed))
         return ~matches if operator == "!=" else matches
+    column = spec.column
     if len(parsed) > 1:
         return column.not_in(parsed) if operator == "!=" else column.in_(parsed)
-    value = parsed[0]
-    comparisons = {"=": column.__eq__, "!=": column.__ne__, "<": column.__lt__, "<=": column.__le__,
-                   ">": column.__gt__, ">=": column.__ge__}
-    return comparisons[operator](value)
+    comparisons: dict[str, Callable[[Any], ColumnElement[bool]]] = {
+        "=": column.__eq__, "!=": column.__ne__, "<": column.__lt__, "<=": column.__le__,
+        ">": column.__gt__, ">=": column.__ge__}
+    return comparisons[operator](parsed[0])
 
 
 def _decode_cursor(token: str, query: ModelQuery) -> tuple[Any, int]:
+    bad = FilterError("bad cursor: pass the 'next' link of the previous page unchanged, "
+                      "with the same filter and sort")
     try:
+        if len(token) > 512:
+            raise ValueError(token)
         padded = token + "=" * (-len(token) % 4)
-        sort_field, descending, value, last_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, TypeError, UnicodeDecodeError):
-        raise FilterError("bad cursor: pass the 'next' link of the previous page unchanged") from None
-    if sort_field != query.sort_field or descending != query.descending or not isinstance(last_id, int) \
-            or not (value is None or isinstance(value, (int, float, str))):
-        raise FilterError("bad cursor: it belongs to a different sort order or was altered")
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        checksum = payload.pop("c")
+        value, last_id, fingerprint = payload["v"], payload["i"], payload["f"]
+    except (ValueError, binascii.Error, TypeError, UnicodeDecodeError, KeyError, AttributeError):
+        raise bad from None
+    text = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    if checksum != hashlib.sha256(text.encode()).hexdigest()[:8] or fingerprint != query.fingerprint():
+        raise bad
+    if isinstance(last_id, bool) or not isinstance(last_id, int) or not INT32[0] <= last_id <= INT32[1]:
+        raise bad
+    if value is not None:
+        parse = FIELDS[query.sort_field].parse
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not numeric or (parse is _integer and not isinstance(value, int)) or not math.isfinite(value) \
+                or (isinstance(value, int) and not INT32[0] <= value <= INT32[1]):
+            raise bad
+    elif query.sort_field == "id":
+        raise bad
     return value, last_id
+
+
+def _reserved(query: ModelQuery, name: str, operator: str, value: str, max_limit: int) -> str | None:
+    """Apply sort/limit/format; returns the cursor token when ``name`` is ``cursor``."""
+    if operator != "=":
+        raise FilterError(f"{name} takes '=', not {operator!r}")
+    if name == "sort":
+        key = value[1:] if value[:1] in ("-", "+") else value
+        if key not in FIELDS or not FIELDS[key].ordered:
+            raise FilterError(f"cannot sort by {key!r}; sortable fields: {', '.join(SORTABLE)} (prefix - for descending)")
+        query.sort_field, query.descending = key, value.startswith("-")
+    elif name == "limit":
+        if not (value.isascii() and value.isdigit() and len(value) <= 9 and 1 <= int(value) <= max_limit):
+            raise FilterError(f"limit must be an integer from 1 to {max_limit}")
+        query.limit = int(value)
+    elif name == "cursor":
+        return value
+    else:
+        if value not in FORMATS:
+            raise FilterError(f"format must be one of {', '.join(FORMATS)}")
+        query.output_format = value
+    return None
 
 
 def parse_filter(query_string: str, max_limit: int = MAX_LIMIT) -> ModelQuery:
     """Parse a raw query string such as ``beam=low&acc>99&sort=-acc&limit=50``."""
     query = ModelQuery()
     cursor: str | None = None
-    for part in filter(None, (query_string or "").split("&")):
+    parts = [part for part in (query_string or "").split("&") if part]
+    if len(parts) > MAX_TERMS:
+        raise FilterError(f"too many terms: at most {MAX_TERMS}")
+    for part in parts:
         term = unquote_plus(part)
         match = TERM.match(term)
         if not match:
-            raise FilterError(f"cannot parse {term!r}: write FIELD OP VALUE with OP one of {' '.join(OPERATORS)}; "
-                              f"fields: {_valid_fields()}")
+            raise FilterError(f"cannot parse {term[:80]!r}: write FIELD OP VALUE with OP one of "
+                              f"{' '.join(OPERATORS)}; fields: {_valid_fields()}")
         name, operator, value = match.groups()
         if name in RESERVED:
-            if operator != "=":
-                raise FilterError(f"{name} takes '=', not {operator!r}")
-            if name == "sort":
-                descending = value.startswith("-")
-                key = value.lstrip("-+")
-                if key not in FIELDS or not FIELDS[key].ordered:
-                    raise FilterError(f"cannot sort by {key!r}; sortable fields: "
-                                      f"{', '.join(k for k, f in FIELDS.items() if f.ordered)}")
-                query.sort_field, query.descending = key, descending
-            elif name == "limit":
-                if not value.isdigit() or not 1 <= int(value) <= max_limit:
-                    raise FilterError(f"limit must be an integer from 1 to {max_limit}")
-                query.limit = int(value)
-            elif name == "cursor":
-                cursor = value
-            else:
-                if value not in ("json", "csv", "parquet"):
-                    raise FilterError("format must be json, csv or parquet")
-                query.output_format = value
+            token = _reserved(query, name, operator, value, max_limit)
+            cursor = token if token is not None else cursor
             continue
         if name not in FIELDS:
-            raise FilterError(f"unknown field {name!r}; valid fields: {_valid_fields()}; "
-                              f"also sort, limit, cursor, format")
-        query.conditions.append(_condition(name, operator, value))
-        query.terms.append(part)
+            raise FilterError(f"unknown field {name!r}; valid fields: {_valid_fields()}; also sort, limit, cursor, format")
+        condition = _condition(name, operator, value)
+        (query.search_conditions if FIELDS[name].on_search else query.conditions).append(condition)
+        query.filtered_fields.add(name)
+        query.terms.append(f"{name}{operator}{value}")
     if cursor is not None:
         query.after = _decode_cursor(cursor, query)
     return query
+
+
+def build_filter(filter: str = "", **terms: Any) -> str:
+    """A filter string from Python values: ``build_filter(beam="low", acc=">99", search=[1, 2])``.
+
+    A string value may start with an operator (``">99"``, ``"!=low"``); lists and
+    tuples become IN; booleans become ``true``/``false``. Values are URL-quoted so
+    that names with ``&`` or spaces survive the trip.
+    """
+    parts = [filter] if filter else []
+    for name, value in terms.items():
+        operator = "="
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (list, tuple, set)):
+            text = ",".join(quote(str(v), safe="") for v in value)
+        else:
+            text = str(value)
+            for candidate in ("<=", ">=", "!=", "=", "<", ">"):
+                if text.startswith(candidate):
+                    operator, text = candidate, text[len(candidate):]
+                    break
+            text = quote(text, safe=",")
+        parts.append(f"{name}{operator}{text}")
+    return "&".join(parts)

@@ -1,6 +1,9 @@
 """``a4nn-commons serve``: the read-only REST query service."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
 from a4nn.cli.options import db_option, open_db
@@ -8,15 +11,40 @@ from a4nn.cli.options import db_option, open_db
 
 @click.command()
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8000, show_default=True)
-def serve(db_url: str, host: str, port: int) -> None:
-    """Serve the lineage database over HTTP (OpenAPI docs at /docs).
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for every one).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
+@click.option("--checkpoint-root", "checkpoint_roots", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder whose checkpoint files may be downloaded (repeatable; default: the current folder). "
+                   "Checkpoints recorded elsewhere are listed but answer 403.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes (SQLite readers run in parallel under WAL).")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
+              show_default=True)
+def serve(db_url: str, host: str, port: int, checkpoint_roots: tuple[Path, ...], workers: int, log_level: str) -> None:
+    """Serve the lineage database over HTTP, read-only (OpenAPI docs at /docs).
 
-    Example query: /models?beam=low&acc>99&flops<=500&sort=-acc&limit=50
+    \b
+    Routes: /models, /models/{id}[/epochs|/predictions|/lineage|/checkpoints],
+            /searches, /searches/{id}[/pareto], /datasets, /health.
+    Filter grammar on /models, parsed as typed:
+      /models?beam=low&acc>99&flops<=500&sort=-acc&limit=50
+    Fields: acc pred fitness flops params epochs generation id early status
+            search dataset beam nas function; operators = != > >= < <=;
+            beam=low,high means IN. Follow the `next` link for more pages.
+    Add ?format=csv|parquet (or Accept: text/csv) to list routes.
     """
     import uvicorn
 
-    from a4nn.api.app import create_app
+    from a4nn.api.app import CHECKPOINT_ROOTS_ENV, create_app
 
-    uvicorn.run(create_app(database=open_db(db_url)), host=host, port=port, log_level="info")
+    database = open_db(db_url)  # fail here, clearly, on a bad URL or an old schema
+    roots = [str(root.resolve()) for root in checkpoint_roots] or [os.getcwd()]
+    if workers == 1:
+        uvicorn.run(create_app(database=database, checkpoint_roots=roots), host=host, port=port, log_level=log_level)
+        return
+    database.dispose()
+    os.environ["A4NN_DB_URL"] = db_url
+    os.environ[CHECKPOINT_ROOTS_ENV] = os.pathsep.join(roots)
+    uvicorn.run("a4nn.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level)

@@ -1,0 +1,102 @@
+"""/searches: NAS runs and imported collections, their savings and Pareto fronts."""
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from a4nn.api.dependencies import Id, get_database
+from a4nn.api.responses import TABULAR_RESPONSES, respond
+from a4nn.api.schemas import ErrorBody, ParetoPoint, SearchDetail, SearchSummary
+from a4nn.lineage.database import Database
+from a4nn.lineage.models import Architecture, Dataset, EngineConfig, Search
+from a4nn.lineage.pareto import pareto_front
+
+router = APIRouter(tags=["searches"])
+ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}}
+METRICS = {"acc": Architecture.final_acc, "fitness": Architecture.fitness, "pred": Architecture.predicted_acc}
+
+
+def _search_rows(connection: Connection, search_id: int | None = None) -> list[Any]:
+    totals = (select(Architecture.search_id, func.count(Architecture.id).label("networks"),
+                     func.coalesce(func.sum(Architecture.epochs_trained), 0).label("epochs_trained"))
+              .group_by(Architecture.search_id))
+    if search_id is not None:
+        totals = totals.where(Architecture.search_id == search_id)
+    totals = totals.subquery()
+    statement = (select(Search.__table__, Dataset.name.label("dataset"), Dataset.beam, totals.c.networks,
+                        totals.c.epochs_trained)
+                 .outerjoin(Dataset, Dataset.id == Search.dataset_id)
+                 .outerjoin(totals, totals.c.search_id == Search.id).order_by(Search.id))
+    if search_id is not None:
+        statement = statement.where(Search.id == search_id)
+    return list(connection.execute(statement).mappings())
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "nas": row["nas"], "status": row["status"], "seed": row["seed"],
+            "dataset_id": row["dataset_id"], "dataset": row["dataset"], "beam": row["beam"],
+            "engine_config_id": row["engine_config_id"], "networks": int(row["networks"] or 0),
+            "epochs_trained": float(row["epochs_trained"] or 0)}
+
+
+def epoch_budget(config: dict[str, Any] | None, networks: int) -> float | None:
+    """Epochs the search would have trained without early termination: networks × configured epochs."""
+    per_network = (config or {}).get("epochs")
+    if isinstance(per_network, bool) or not isinstance(per_network, (int, float)) or not math.isfinite(per_network) \
+            or per_network <= 0 or networks == 0:
+        return None
+    return float(per_network) * networks
+
+
+@router.get("/searches", response_model=list[SearchSummary], responses={**ERRORS, **TABULAR_RESPONSES},
+            summary="Every search with its network count and epochs trained")
+def list_searches(request: Request, format: str | None = None, database: Database = Depends(get_database)) -> Any:
+    with database.engine.connect() as connection:
+        items = [_summary(row) for row in _search_rows(connection)]
+    return respond(items, request, format, tuple(SearchSummary.model_fields))
+
+
+@router.get("/searches/{search_id}", response_model=SearchDetail, responses=ERRORS,
+            summary="A search: configuration, status and the share of the epoch budget it saved")
+def get_search(search_id: Id, database: Database = Depends(get_database)) -> Any:
+    with database.engine.connect() as connection:
+        rows = _search_rows(connection, search_id)
+        if not rows:
+            raise HTTPException(404, f"no search with id {search_id}")
+        row = rows[0]
+        engine = None
+        if row["engine_config_id"] is not None:
+            engine = connection.execute(select(EngineConfig.__table__)
+                                        .where(EngineConfig.id == row["engine_config_id"])).mappings().first()
+    detail = _summary(row)
+    budget = epoch_budget(row["config"], detail["networks"])
+    detail.update(
+        config=row["config"] or {}, code_version=row["code_version"], host=row["host"], epochs_budget=budget,
+        epochs_saved=(1 - detail["epochs_trained"] / budget) if budget else None,
+        started_at=row["started_at"].isoformat() if row["started_at"] else None,
+        finished_at=row["finished_at"].isoformat() if row["finished_at"] else None,
+        engine_config=None if engine is None else {key: engine[key] for key in
+                                                   ("id", "function", "c_min", "e_pred", "n", "r", "bounds", "extra")},
+    )
+    return detail
+
+
+@router.get("/searches/{search_id}/pareto", response_model=list[ParetoPoint], responses={**ERRORS, **TABULAR_RESPONSES},
+            summary="Non-dominated models of a search: maximal accuracy, minimal MFLOPs")
+def search_pareto(search_id: Id, request: Request, metric: Literal["acc", "fitness", "pred"] = "acc",
+                  format: str | None = None, database: Database = Depends(get_database)) -> Any:
+    column = METRICS[metric]
+    with database.engine.connect() as connection:
+        if connection.execute(select(Search.id).where(Search.id == search_id)).first() is None:
+            raise HTTPException(404, f"no search with id {search_id}")
+        rows = connection.execute(
+            select(Architecture.id, Architecture.generation, Architecture.index, column.label("accuracy"),
+                   Architecture.flops)
+            .where(Architecture.search_id == search_id, column.is_not(None), Architecture.flops.is_not(None))
+        ).mappings().all()
+    front = pareto_front([dict(row) for row in rows], accuracy="accuracy", cost="flops")
+    return respond(front, request, format, tuple(ParetoPoint.model_fields))
