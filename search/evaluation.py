@@ -1,7 +1,9 @@
 """What the NAS hands to trainers and gets back, and the in-process evaluator.
 
 The NSGA loop only knows the :class:`Evaluator` protocol, so the same loop drives
-in-process training (:class:`SerialEvaluator`) and Ray workers.
+in-process training (:class:`SerialEvaluator`) and Ray workers
+(:class:`a4nn.search.distributed.RayEvaluator`). These names are a contract with the
+Ray evaluator: change them only together.
 """
 from __future__ import annotations
 
@@ -9,15 +11,25 @@ import time
 import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
-from a4nn.engine import PredictionEngine
+from a4nn.errors import A4nnError
 from a4nn.lineage.recorder import Recorder
+
+CHECKPOINT_MODES = ("epoch", "final", "none")
+
+
+class SettingsError(A4nnError):
+    """A training setting that cannot work (no epochs, negative learning rate, unknown mode)."""
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Everything configurable about one training run; stored as ``architectures.train_params``."""
+    """Everything configurable about one training run; stored as ``architectures.train_params``.
+
+    Defaults are NSGA-Net's macro-search training (SGD 0.025, momentum 0.9, weight
+    decay 3e-4, cosine schedule, gradient clip 5) with the A4NN paper's 25 epochs.
+    """
 
     epochs: int = 25
     batch_size: int = 64
@@ -30,8 +42,25 @@ class TrainSettings:
     n_nodes: int = 4
     seed: int = 0
     num_threads: int = 1
-    device: str = "cpu"
-    checkpoints: str = "epoch"  # "epoch" | "final" | "none"
+    device: str = "cpu"          # "cpu", "cuda", "cuda:0"; "auto" resolves at run time
+    checkpoints: str = "epoch"   # "epoch" | "final" | "none"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0 (got {self.lr})")
+        if self.channels < 1 or self.n_nodes < 1:
+            problems.append(f"channels and n_nodes must be >= 1 (got {self.channels}, {self.n_nodes})")
+        if self.grad_clip <= 0:
+            problems.append(f"grad_clip must be > 0 (got {self.grad_clip})")
+        if self.checkpoints not in CHECKPOINT_MODES:
+            problems.append(f"checkpoints must be one of {', '.join(CHECKPOINT_MODES)} (got {self.checkpoints!r})")
+        if problems:
+            raise SettingsError("bad training settings: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,14 +72,16 @@ class Candidate:
 
     search_id: int
     generation: int
-    index: int
-    bits: tuple[int, ...]
+    index: int                  # position in the generation
+    bits: tuple[int, ...]       # flat genome
     genome_id: int
-    architecture_id: int
+    architecture_id: int        # created through Recorder.start_architecture by the driver
 
 
 @dataclass
 class EpochMetrics:
+    """One validated epoch (``epoch`` is 1-based, as stored in the epochs table)."""
+
     epoch: int
     train_loss: float
     train_acc: float
@@ -61,8 +92,10 @@ class EpochMetrics:
 
 @dataclass
 class CandidateResult:
+    """The outcome the NAS sees; ``fitness`` is the prediction if converged, else the last accuracy."""
+
     candidate: Candidate
-    status: str
+    status: str                 # "completed" | "stopped" (early) | "failed"
     fitness: float | None
     final_acc: float | None
     predicted_acc: float | None
@@ -74,46 +107,83 @@ class CandidateResult:
 
 
 class Evaluator(Protocol):
+    """Trains candidates somewhere and returns their results in the candidates' order."""
+
     def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]: ...
 
     def close(self) -> None: ...
 
 
-class SerialEvaluator:
-    """Trains candidates one after another in this process, writing through the Recorder."""
+def error_text(exc: BaseException) -> str:
+    """One line naming the exception, as stored in ``architectures.error``."""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
-    def __init__(self, recorder: Recorder, engine_factory: Callable[[], PredictionEngine | None], data,
-                 settings: TrainSettings, run_dir: Path, progress: bool = True):
+
+class SerialEvaluator:
+    """Trains candidates one after another in this process, writing through the Recorder.
+
+    A candidate whose architecture row is already finished (a resumed search) is read
+    back, never trained twice; an unfinished one has its partial trail cleared first,
+    so a retrain leaves no stale or duplicated epoch rows.
+    """
+
+    def __init__(self, recorder: Recorder, engine_factory: Callable[[], Any], data: Any,
+                 settings: TrainSettings, run_dir: Path, progress: bool = False,
+                 on_result: Callable[[CandidateResult], None] | None = None):
         self.recorder = recorder
         self.engine_factory = engine_factory
         self.data = data
         self.settings = settings
         self.run_dir = Path(run_dir)
         self.progress = progress
+        self.on_result = on_result
+        self.trained = 0   # networks trained by this evaluator (resume tests count them)
+        self.reused = 0    # finished networks read back from the database
 
     def evaluate(self, candidates: Sequence[Candidate]) -> list[CandidateResult]:
-        from a4nn.search.supervision import EpochSupervisor, recorded_result
-        from a4nn.search.trainer import train_network
-        from a4nn.search.network import build_network
+        from a4nn.search.supervision import recorded_result
 
         results = []
-        for candidate in candidates:
-            done = recorded_result(self.recorder, candidate)
-            if done is not None:  # trained before a kill: never train twice
-                results.append(done)
-                continue
-            self.recorder.clear_architecture_trail(candidate.architecture_id)
-            supervisor = EpochSupervisor(self.recorder, self.engine_factory(), candidate, self.run_dir, self.settings)
-            start = time.perf_counter()
-            try:
-                model = build_network(candidate.bits, n_nodes=self.settings.n_nodes, channels=self.settings.channels,
-                                      in_channels=self.data.in_channels, n_classes=self.data.n_classes)
-                train_network(model, self.data, self.settings, supervisor.on_epoch)
-                results.append(supervisor.finish(time.perf_counter() - start))
-            except Exception as exc:  # a broken network is a result, the search goes on
-                error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                results.append(supervisor.finish(time.perf_counter() - start, error=error))
+        bar = None
+        if self.progress and candidates:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(candidates), desc=f"  generation {candidates[0].generation}", unit="net",
+                       leave=False)
+        try:
+            for candidate in candidates:
+                done = recorded_result(self.recorder, candidate)
+                if done is not None:  # trained before a kill: never train twice
+                    self.reused += 1
+                    result = done
+                else:
+                    result = self._train(candidate)
+                    self.trained += 1
+                results.append(result)
+                if self.on_result:
+                    self.on_result(result)
+                if bar is not None:
+                    bar.set_postfix(acc=f"{result.final_acc:.1f}" if result.final_acc is not None else "failed",
+                                    epochs=result.epochs_trained)
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
         return results
 
+    def _train(self, candidate: Candidate) -> CandidateResult:
+        from a4nn.search.supervision import EpochSupervisor
+        from a4nn.search.trainer import build_model, train_network
+
+        self.recorder.clear_architecture_trail(candidate.architecture_id)
+        supervisor = EpochSupervisor(self.recorder, self.engine_factory(), candidate, self.run_dir, self.settings)
+        start = time.perf_counter()
+        try:
+            model = build_model(candidate.bits, self.settings, self.data)
+            train_network(model, self.data, self.settings, supervisor.on_epoch)
+        except Exception as exc:  # a broken network is a result, the search goes on
+            return supervisor.finish(time.perf_counter() - start, error=error_text(exc))
+        return supervisor.finish(time.perf_counter() - start)
+
     def close(self) -> None:
-        pass
+        """Nothing to release: training happened in this process."""

@@ -1,20 +1,33 @@
 """NSGA-Net macro search on pymoo 0.6, driven by ask/tell so our evaluator trains each generation.
 
-Objectives are ``[100 - fitness, MFLOPs]`` (both minimized). After every ``tell`` the
-algorithm, its random state and the generation counter are pickled into the run
-folder; the architectures table doubles as the trained-genome cache. A search killed
-at any point resumes with ``a4nn-commons search --resume ID``: the interrupted
-generation is asked again from the restored random state, finished networks are read
-back from the database and only unfinished ones are retrained (their partial trail is
-cleared first), so no row is lost or duplicated.
+Objectives are ``[100 - fitness, MFLOPs]`` (both minimized); a failed network gets
+``[100, FAILED_MFLOPS]`` so it can never sit on the Pareto front.
 
-Parents: pymoo does not hand parents to ``ask``'s caller, so the crossover is wrapped
-to remember which parent pair produced each child; every offspring is then matched
-to the crossover child it came from (identical, or nearest in Hamming distance after
-bit-flip mutation) and both edges go to ``genome_parents``.
+Resume after ``kill -9``
+    The state file (``nsga_state.pkl`` in the run folder, path stored in
+    ``searches.config``) is written atomically twice per generation: right after
+    ``ask`` (the algorithm with its advanced random generator plus the asked
+    offspring, ``pending``) and right after ``tell``. A resumed search therefore
+    evaluates exactly the offspring it had asked for. The architectures table is
+    the trained-genome cache: a network whose row is finished is read back, never
+    retrained; an unfinished one has its partial trail cleared and is trained from
+    scratch, so no epoch row is lost or duplicated. A genome that was already
+    trained earlier in the same search (pymoo only removes duplicates against the
+    current population) is not trained again: its recorded result is reused.
+
+Parents
+    pymoo does not hand parents to ``ask``'s caller. :class:`RecordingCrossover`
+    remembers, for every child it makes, the two parent genomes (pymoo orders the
+    children offspring-major, so child ``k`` comes from mating ``k mod n_matings``),
+    and :class:`RecordingMutation` - which pymoo's Mating applies to exactly that
+    batch, in order - adds the child's bits after mutation. Every offspring is then
+    looked up *exactly* by its final bits. Edges: both parents with ``crossover``
+    when the crossover changed the genome (mutation may follow), the one parent it
+    copies with ``mutation`` when the crossover was skipped or produced a copy.
 """
 from __future__ import annotations
 
+import logging
 import pickle
 import random
 from dataclasses import dataclass, field
@@ -29,64 +42,114 @@ from pymoo.operators.crossover.pntx import TwoPointCrossover
 from pymoo.operators.mutation.bitflip import BitflipMutation
 from pymoo.operators.sampling.rnd import BinaryRandomSampling
 from pymoo.problems.static import StaticProblem
+from sqlalchemy import select
 
+from a4nn.errors import A4nnError
+from a4nn.lineage.models import Architecture
 from a4nn.lineage.recorder import Recorder
 from a4nn.search.encoding import ENCODING, genome_length
 from a4nn.search.evaluation import Candidate, CandidateResult, Evaluator
-from a4nn.search.flops import count_mflops, count_parameters
-from a4nn.search.network import build_network, describe_network
+
+log = logging.getLogger(__name__)
 
 STATE_FILE = "nsga_state.pkl"
+FAILED_MFLOPS = 1e9  # objective of a failed network: dominated by every trained one
+FINISHED = ("completed", "stopped", "failed")
+
+
+class ResumeError(A4nnError):
+    """The saved search state does not match the database (different folder, edited rows)."""
+
+
+@dataclass
+class Offspring:
+    """One child made by the crossover: its bits before/after mutation and its parents."""
+
+    crossed: np.ndarray
+    parent_a: np.ndarray
+    parent_b: np.ndarray
+    mutated: np.ndarray | None = None
+
+    def edges(self) -> list[tuple[np.ndarray, str]]:
+        """(parent bits, operator) pairs for genome_parents."""
+        for parent in (self.parent_a, self.parent_b):
+            if np.array_equal(self.crossed, parent):  # crossover skipped or produced a copy
+                return [(parent, "mutation")]
+        return [(self.parent_a, "crossover"), (self.parent_b, "crossover")]
 
 
 class RecordingCrossover(TwoPointCrossover):
-    """Two-point crossover that remembers (child bits, parent A bits, parent B bits)."""
+    """Two-point crossover that remembers every child's parents (see the module docstring)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.children: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.children: list[Offspring] = []
 
     def do(self, problem, pop, parents=None, *args, **kwargs):  # noqa: ANN001 - pymoo signature
         offspring = super().do(problem, pop, parents, *args, **kwargs)
-        # pymoo's Mating hands over the selected matings as rows of individuals
         matings = [pop[mating] for mating in parents] if parents is not None else pop
         parent_bits = [[np.asarray(individual.get("X"), dtype=int) for individual in mating] for mating in matings]
         for k, child in enumerate(offspring.get("X")):
             a, b = parent_bits[k % len(parent_bits)][:2]
-            self.children.append((np.asarray(child, dtype=int), a, b))
+            self.children.append(Offspring(np.asarray(child, dtype=int).copy(), a, b))
         return offspring
+
+    def lookup(self, bits: np.ndarray) -> Offspring | None:
+        """The child whose final bits are ``bits`` (newest first), else the nearest one."""
+        bits = np.asarray(bits, dtype=int)
+        for child in reversed(self.children):
+            final = child.mutated if child.mutated is not None else child.crossed
+            if np.array_equal(final, bits):
+                return child
+        if not self.children:
+            return None
+        # not expected with pymoo's Mating; kept so a custom pipeline still gets edges
+        return min(self.children, key=lambda c: int(np.sum(c.crossed != bits)))
+
+
+class RecordingMutation(BitflipMutation):
+    """Bit-flip mutation that writes each child's mutated bits back into the crossover's record."""
+
+    def __init__(self, crossover: RecordingCrossover, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.crossover = crossover
+
+    def do(self, problem, pop, *args, **kwargs):  # noqa: ANN001 - pymoo signature
+        mutated = super().do(problem, pop, *args, **kwargs)
+        batch = self.crossover.children[-len(mutated):] if len(mutated) else []
+        if len(batch) == len(mutated):
+            for child, bits in zip(batch, mutated.get("X")):
+                child.mutated = np.asarray(bits, dtype=int).copy()
+        return mutated
 
 
 @dataclass
 class SearchState:
-    """What is pickled after every generation."""
+    """What is pickled: the algorithm (its random generator included) and where the loop stands."""
 
     algorithm: Any
     generation: int
     numpy_state: Any
     python_state: Any
     history: list[dict] = field(default_factory=list)
+    pending: Any = None                           # offspring asked but not yet told (a pymoo Population)
+    pending_edges: dict = field(default_factory=dict)  # index -> [(parent bits, operator)]
 
 
 def make_algorithm(pop_size: int, n_offsprings: int, n_bits: int, seed: int, generations: int) -> NSGA2:
+    """NSGA-II with NSGA-Net's binary operators, seeded, with duplicate elimination."""
+    crossover = RecordingCrossover()
     algorithm = NSGA2(pop_size=pop_size, n_offsprings=n_offsprings, sampling=BinaryRandomSampling(),
-                      crossover=RecordingCrossover(), mutation=BitflipMutation(), eliminate_duplicates=True)
+                      crossover=crossover, mutation=RecordingMutation(crossover), eliminate_duplicates=True)
     problem = Problem(n_var=n_bits, n_obj=2, xl=0, xu=1, vtype=bool)
     algorithm.setup(problem, termination=("n_gen", generations), seed=seed)
     return algorithm
 
 
-def _parents_of(bits: np.ndarray, crossover: RecordingCrossover) -> tuple[np.ndarray, np.ndarray, str] | None:
-    if not crossover.children:
-        return None
-    distances = [int(np.sum(child != bits)) for child, _, _ in crossover.children]
-    best = int(np.argmin(distances))
-    _, a, b = crossover.children[best]
-    return a, b, "crossover" if distances[best] == 0 else "crossover+mutation"
-
-
 @dataclass
 class SearchConfig:
+    """Shape of the search (stored in searches.config by the CLI)."""
+
     pop: int
     offspring: int
     generations: int
@@ -108,11 +171,15 @@ class NSGANetSearch:
         self.evaluator = evaluator
         self.run_dir = Path(run_dir)
         self.on_generation = on_generation
-        self.genome_cache: dict[str, tuple[float, float]] = {}
+        self.cached = 0  # offspring answered from the trained-genome cache
 
     # ---------------------------------------------------------------- state
     def _state_path(self) -> Path:
         return self.run_dir / STATE_FILE
+
+    @property
+    def state_path(self) -> Path:
+        return self._state_path()
 
     def _save(self, state: SearchState) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -123,66 +190,147 @@ class NSGANetSearch:
 
     def _load_or_start(self) -> SearchState:
         if self._state_path().exists():
-            with open(self._state_path(), "rb") as handle:
-                state: SearchState = pickle.load(handle)
-            return state
+            try:
+                with open(self._state_path(), "rb") as handle:
+                    return pickle.load(handle)
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+                raise ResumeError(f"{self._state_path()}: cannot read the saved search state ({exc})") from exc
         algorithm = make_algorithm(self.config.pop, self.config.offspring, genome_length(self.config.n_nodes),
                                    self.config.seed, self.config.generations)
         return SearchState(algorithm, 0, np.random.get_state(), random.getstate())
 
     # ------------------------------------------------------------ one network
-    def _register(self, generation: int, index: int, bits: np.ndarray, crossover: RecordingCrossover) -> Candidate:
+    def _edges(self, bits: np.ndarray, crossover: RecordingCrossover) -> list[tuple[np.ndarray, str]]:
+        child = crossover.lookup(bits)
+        return child.edges() if child is not None else []
+
+    def _record_edges(self, genome_id: int, edges: list[tuple[Any, str]]) -> None:
+        for parent, operator in edges:
+            parent_id = self.recorder.register_genome([int(b) for b in parent], ENCODING)
+            if parent_id != genome_id:
+                self.recorder.add_genome_parent(genome_id, parent_id, operator, self.search_id)
+
+    def _register(self, generation: int, index: int, bits: np.ndarray, crossover: RecordingCrossover | None,
+                  edges: list[tuple[Any, str]] | None = None) -> Candidate:
+        """Genome, parent edges and architecture row (created once, reused on resume)."""
+        from a4nn.search.flops import count_mflops, count_parameters
+        from a4nn.search.network import build_network, describe_network
+
+        bits = np.asarray(bits, dtype=int)
         genome_id = self.recorder.register_genome(bits.tolist(), ENCODING)
         if generation > 0:
-            parents = _parents_of(bits, crossover)
-            if parents is not None:
-                a, b, operator = parents
-                for parent in {tuple(a), tuple(b)}:
-                    parent_id = self.recorder.register_genome(list(parent), ENCODING)
-                    if parent_id != genome_id:
-                        self.recorder.add_genome_parent(genome_id, parent_id, operator, self.search_id)
-        model = build_network(bits, n_nodes=self.config.n_nodes, channels=self.config.channels,
-                              in_channels=self.config.input_shape[1], n_classes=self.config.n_classes)
+            if edges is None and crossover is not None:
+                edges = self._edges(bits, crossover)
+            self._record_edges(genome_id, edges or [])
+        try:
+            model = build_network(bits, n_nodes=self.config.n_nodes, channels=self.config.channels,
+                                  in_channels=self.config.input_shape[1], n_classes=self.config.n_classes)
+            flops, n_params = count_mflops(model, self.config.input_shape), count_parameters(model)
+        except Exception as exc:  # noqa: BLE001 - the evaluator records the failure with its error
+            log.warning("genome %s cannot be built: %s", bits.tolist(), exc)
+            flops, n_params = None, None
+        settings = getattr(self.evaluator, "settings", None)
         architecture_id = self.recorder.start_architecture(
             self.search_id, index=index, generation=generation, genome_id=genome_id,
-            arch=describe_network(bits, self.config.n_nodes), train_params=getattr(self.evaluator, "settings").to_dict(),
-            flops=count_mflops(model, self.config.input_shape), n_params=count_parameters(model))
+            arch=describe_network(bits, self.config.n_nodes),
+            train_params=settings.to_dict() if settings is not None else {},
+            flops=flops, n_params=n_params)
+        self._check_row(architecture_id, genome_id, generation, index)
         return Candidate(self.search_id, generation, index, tuple(int(b) for b in bits), genome_id, architecture_id)
+
+    def _check_row(self, architecture_id: int, genome_id: int, generation: int, index: int) -> None:
+        with self.recorder.database.session() as session:
+            stored = session.scalar(select(Architecture.genome_id).where(Architecture.id == architecture_id))
+        if stored != genome_id:
+            raise ResumeError(f"search {self.search_id}: generation {generation} index {index} holds genome {stored} "
+                              f"in the database but the saved state asks for genome {genome_id}; the run folder "
+                              f"{self.run_dir} does not belong to this search")
+
+    def _trained_genomes(self) -> dict[int, CandidateResult]:
+        """genome id -> result of its finished (not failed) architecture in this search."""
+        with self.recorder.database.session() as session:
+            rows = session.scalars(select(Architecture).where(Architecture.search_id == self.search_id,
+                                                              Architecture.status.in_(("completed", "stopped")))
+                                   .order_by(Architecture.id)).all()
+            cache: dict[int, CandidateResult] = {}
+            for row in rows:
+                candidate = Candidate(self.search_id, row.generation, row.index, (), row.genome_id, row.id)
+                cache.setdefault(row.genome_id, CandidateResult(
+                    candidate, row.status, row.fitness, row.final_acc, row.predicted_acc, int(row.epochs_trained or 0),
+                    bool(row.terminated_early), row.wall_seconds or 0.0, None, row.flops))
+            return cache
 
     # -------------------------------------------------------------------- run
     def run(self) -> list[CandidateResult]:
+        """Ask, train, tell until the generation budget is spent; returns this call's results."""
         state = self._load_or_start()
         np.random.set_state(state.numpy_state)
         random.setstate(state.python_state)
         algorithm = state.algorithm
+        crossover: RecordingCrossover = algorithm.mating.crossover
         everything: list[CandidateResult] = []
-        while algorithm.has_next():
-            population = algorithm.ask()
+        while state.pending is not None or algorithm.has_next():
+            if state.pending is None:
+                crossover.children.clear()
+                population = algorithm.ask()
+                bits = population.get("X").astype(int)
+                state.pending = population
+                state.pending_edges = {i: [(p.tolist(), op) for p, op in self._edges(b, crossover)]
+                                       for i, b in enumerate(bits)} if state.generation > 0 else {}
+                crossover.children.clear()
+                self._save(state)  # the asked offspring survive a kill before they are told
+            population = state.pending
             bits = population.get("X").astype(int)
-            crossover: RecordingCrossover = algorithm.mating.crossover
-            candidates = [self._register(state.generation, i, b, crossover) for i, b in enumerate(bits)]
-            crossover.children.clear()
-            results = self.evaluator.evaluate(candidates)
-            flops = self._flops([c.architecture_id for c in candidates])
-            F = np.array([[100.0 - (r.fitness if r.fitness is not None else 0.0), flops[r.candidate.architecture_id]]
-                          for r in results])
+            results = self._evaluate_generation(state, bits)
+            F = np.array([self._objectives(result) for result in results], dtype=float)
             PymooEvaluator().eval(StaticProblem(algorithm.problem, F=F), population)
             algorithm.tell(infills=population)
             everything.extend(results)
-            if self.on_generation:
-                self.on_generation(state.generation, results)
+            state.history.append({"generation": state.generation, "evaluated": len(results),
+                                  "trained": sum(not _is_cached(r, state.generation) for r in results)})
+            generation = state.generation
             state.generation += 1
+            state.pending, state.pending_edges = None, {}
             state.numpy_state = np.random.get_state()
             state.python_state = random.getstate()
-            state.history.append({"generation": state.generation - 1, "evaluated": len(results)})
             self._save(state)
+            if self.on_generation:
+                self.on_generation(generation, results)
         return everything
 
+    def _evaluate_generation(self, state: SearchState, bits: np.ndarray) -> list[CandidateResult]:
+        cache = self._trained_genomes()
+        results: list[CandidateResult | None] = [None] * len(bits)
+        candidates: list[Candidate] = []
+        for index, genome in enumerate(bits):
+            genome_id = self.recorder.register_genome(genome.tolist(), ENCODING)
+            hit = cache.get(genome_id)
+            if hit is not None and hit.candidate.generation != state.generation:
+                # trained earlier in this search: reuse (record the lineage edge, no new architecture)
+                self._record_edges(genome_id, state.pending_edges.get(index, []))
+                results[index] = hit
+                self.cached += 1
+                continue
+            candidates.append(self._register(state.generation, index, genome, None,
+                                             edges=state.pending_edges.get(index, [])))
+        for candidate, result in zip(candidates, self.evaluator.evaluate(candidates)):
+            if result.flops is None:
+                result.flops = self._flops([candidate.architecture_id]).get(candidate.architecture_id)
+            results[candidate.index] = result
+        return [r for r in results if r is not None]
+
+    @staticmethod
+    def _objectives(result: CandidateResult) -> list[float]:
+        if result.status == "failed" or result.fitness is None or result.flops is None:
+            return [100.0, FAILED_MFLOPS]
+        return [100.0 - float(result.fitness), float(result.flops)]
+
     def _flops(self, architecture_ids: list[int]) -> dict[int, float]:
-        from sqlalchemy import select
-
-        from a4nn.lineage.models import Architecture
-
         with self.recorder.database.session() as session:
-            rows = session.execute(select(Architecture.id, Architecture.flops).where(Architecture.id.in_(architecture_ids)))
-            return {row.id: float(row.flops or 0.0) for row in rows}
+            rows = session.execute(select(Architecture.id, Architecture.flops)
+                                   .where(Architecture.id.in_(architecture_ids)))
+            return {row.id: (float(row.flops) if row.flops is not None else None) for row in rows}
+
+
+def _is_cached(result: CandidateResult, generation: int) -> bool:
+    return result.candidate.generation != generation

@@ -2,11 +2,18 @@
 
 Pure training, no database: after every validation it calls ``on_epoch(metrics,
 model)`` and stops as soon as that returns True (the prediction engine's decision).
+
+Reproducibility: :func:`build_model` seeds the weight initialisation from the search
+seed *and the genome*, and batches are shuffled by a generator seeded from the
+search seed. On the CPU the same genome therefore trains to the same curve in any
+search with the same data and settings, which is what lets the A/B benchmark look
+up a network's true final accuracy in the standalone run.
 """
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -15,12 +22,31 @@ from a4nn.search.evaluation import EpochMetrics, TrainSettings
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU; anything else is taken literally."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, device: torch.device) -> tuple[float, float]:
+def model_seed(bits: Sequence[int], seed: int) -> int:
+    """A 63-bit seed derived from the search seed and the genome (stable across processes)."""
+    text = f"{seed}:" + "".join(str(int(b)) for b in bits)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def build_model(bits: Sequence[int], settings: TrainSettings, data: Any) -> nn.Module:
+    """The genome's network with a seeded initialisation (see the module docstring)."""
+    from a4nn.search.network import build_network
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(model_seed(bits, settings.seed))
+        return build_network(list(bits), n_nodes=settings.n_nodes, channels=settings.channels,
+                             in_channels=data.in_channels, n_classes=data.n_classes)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int,
+             device: torch.device) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (%) of ``model`` on (x, y)."""
     model.eval()
     loss_sum, correct = 0.0, 0
     criterion = nn.CrossEntropyLoss(reduction="sum")
@@ -30,14 +56,20 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, de
             logits = model(xb)
             loss_sum += float(criterion(logits, yb))
             correct += int((logits.argmax(1) == yb).sum())
-    return loss_sum / len(y), 100.0 * correct / len(y)
+    return loss_sum / max(len(y), 1), 100.0 * correct / max(len(y), 1)
 
 
-def train_network(model: nn.Module, data, settings: TrainSettings,
+def train_network(model: nn.Module, data: Any, settings: TrainSettings,
                   on_epoch: Callable[[EpochMetrics, nn.Module], bool]) -> list[EpochMetrics]:
-    """Train ``model`` on ``data`` (an ImageSplit) for up to ``settings.epochs`` epochs."""
+    """Train ``model`` on ``data`` (an ImageSplit) for up to ``settings.epochs`` epochs.
+
+    The cosine schedule always spans the full budget, so a network the engine stops
+    at epoch k has seen exactly the learning rates it would have seen in a full run:
+    its curve up to k is the standalone curve, which keeps the A/B comparison fair.
+    """
+    if len(data.train_y) == 0 or len(data.val_y) == 0:
+        raise ValueError("the data set has an empty training or validation split")
     torch.set_num_threads(max(1, settings.num_threads))
-    torch.manual_seed(settings.seed)
     device = resolve_device(settings.device)
     model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
@@ -65,7 +97,7 @@ def train_network(model: nn.Module, data, settings: TrainSettings,
             correct += int((logits.argmax(1) == yb).sum())
         if scheduler is not None:
             scheduler.step()
-        val_loss, val_acc = _evaluate(model, data.val_x, data.val_y, max(settings.batch_size, 256), device)
+        val_loss, val_acc = evaluate(model, data.val_x, data.val_y, max(settings.batch_size, 256), device)
         metrics = EpochMetrics(epoch, loss_sum / n, 100.0 * correct / n, val_loss, val_acc, time.perf_counter() - start)
         history.append(metrics)
         if on_epoch(metrics, model):

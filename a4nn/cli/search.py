@@ -2,77 +2,118 @@
 from __future__ import annotations
 
 import json
-import platform
+import math
 import socket
 import time
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from a4nn.cli.options import db_option, open_db
 
-PRESETS = {
-    # finishes on 2 CPU cores in minutes and still shows the engine at work
+PRESETS: dict[str, dict[str, Any]] = {
+    # finishes on 2 CPU cores in a few minutes and still shows the engine at work
     "quick": dict(pop=8, offspring=8, generations=3, epochs=12, image_size=32, n_images=600, channels=8,
-                  batch_size=32, n_nodes=4, r=1.0),
+                  batch_size=32, n_nodes=4, r=1.0, beam="low", prior_curves=6),
     # Table 2 of the A4NN paper: pop 10, offspring 10, 10 generations, 25 epochs, 4 nodes, C=24, 127x127 images
     "paper": dict(pop=10, offspring=10, generations=10, epochs=25, image_size=127, n_images=2000, channels=24,
-                  batch_size=64, n_nodes=4, r=0.5),
+                  batch_size=64, n_nodes=4, r=0.5, beam="low", prior_curves=10),
 }
+ENGINES = ("a4nn", "penguin", "none")
+#: options that may be changed when resuming (where and how, not what is searched)
+RESUME_OVERRIDES = ("workers", "ray_address", "device", "overlap")
 
 
-def _pareto(rows: list[dict]) -> list[dict]:
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Rows not dominated in (higher ``acc``, lower ``flops``), sorted by MFLOPs."""
     front = []
     for row in rows:
-        dominated = any(o["acc"] >= row["acc"] and o["flops"] <= row["flops"] and (o["acc"] > row["acc"] or o["flops"] < row["flops"])
-                        for o in rows)
+        dominated = any(o["acc"] >= row["acc"] and o["flops"] <= row["flops"]
+                        and (o["acc"] > row["acc"] or o["flops"] < row["flops"]) for o in rows)
         if not dominated:
             front.append(row)
-    return sorted(front, key=lambda r: r["flops"])
+    return sorted(front, key=lambda r: (r["flops"], -r["acc"]))
+
+
+def _options_from_cli(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
+    """The stored search configuration: the preset, overridden by every option given explicitly."""
+    options = dict(PRESETS[params["preset"]])
+    for key in ("pop", "offspring", "generations", "epochs", "channels", "image_size", "n_images", "batch_size",
+                "lr", "r", "beam", "prior_curves"):
+        if params.get(key) is not None:
+            options[key] = params[key]
+    options.update({key: params[key] for key in ("dataset", "seed", "preset", "device", "checkpoints",
+                                                 "workers", "ray_address", "overlap")})
+    options["engine"] = params["engine_name"]
+    options.setdefault("lr", 0.025)
+    if options["pop"] < 2 or options["offspring"] < 1 or options["generations"] < 1 or options["epochs"] < 1:
+        raise click.BadParameter("need --pop >= 2, --offspring >= 1, --generations >= 1 and --epochs >= 1")
+    return options
 
 
 @click.command()
 @db_option
-@click.option("--dataset", default="xfel-sim", show_default=True, help="'xfel-sim' (simulated diffraction) or a path: folder with images/, .npz, .h5.")
-@click.option("--beam", type=click.Choice(["low", "medium", "high"]), default="low", show_default=True, help="Beam intensity (1e14/1e15/1e16).")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True, help="Size preset; explicit options override it.")
-@click.option("--pop", type=int, help="Population size.")
+@click.option("--dataset", default="xfel-sim", show_default=True,
+              help="'xfel-sim' (the embedded diffraction simulator) or a PATH: a folder with images/, .npz or .h5.")
+@click.option("--beam", type=click.Choice(["low", "medium", "high"]), default=None,
+              help="Beam intensity 1e14/1e15/1e16 photons/um^2/pulse (simulator; filter for real XFEL folders). "
+                   "Default: low.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True,
+              help="quick: 600 simulated 32 px images, C=8, pop 8 + 8 offspring x 2, 12 epochs, low beam (minutes "
+                   "on 2 cores); paper: Table 2 (pop 10, offspring 10, 10 generations, 25 epochs, 4 nodes, C=24, "
+                   "127 px, r=0.5).")
+@click.option("--pop", type=int, help="Population size (overrides the preset).")
 @click.option("--offspring", type=int, help="Offspring per generation.")
-@click.option("--generations", type=int, help="Number of generations.")
+@click.option("--generations", type=int, help="Number of generations (the first one is the random population).")
 @click.option("--epochs", type=int, help="Epoch budget per network (also the engine's e_pred).")
-@click.option("--channels", type=int, help="Channels C of the first phase.")
+@click.option("--channels", type=int, help="Channels C of the first phase (phases use C, 2C, 4C).")
 @click.option("--image-size", type=int, help="Simulated image size in pixels.")
-@click.option("--n-images", type=int, help="Simulated images (80/20 split).")
-@click.option("--engine", "engine_name", type=click.Choice(["a4nn", "penguin", "none"]), default="a4nn", show_default=True,
-              help="Prediction engine strategy: improved default, faithful PENGUIN, or none (standalone NAS).")
+@click.option("--n-images", type=int, help="Simulated images (balanced classes, 80/20 split).")
+@click.option("--batch-size", type=int, help="Training batch size.")
+@click.option("--lr", type=float, help="Initial SGD learning rate (cosine schedule to 0).")
+@click.option("--r", type=float, help="Engine convergence radius r (accuracy points).")
+@click.option("--prior-curves", type=int,
+              help="a4nn engine: networks that must train to the end before the population prior may stop one "
+                   "(quick 6, paper 10).")
+@click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="a4nn", show_default=True,
+              help="Prediction engine: a4nn (improved default), penguin (faithful PENGUIN rule) or none (standalone).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel training slots (>1 uses Ray).")
-@click.option("--ray-address", default=None, help="Address of an existing Ray cluster.")
+@click.option("--ray-address", default=None, help="Address of an existing Ray cluster (implies Ray).")
+@click.option("--overlap/--no-overlap", default=False, show_default=True,
+              help="With Ray: start the next generation while the current one's tail still trains.")
 @click.option("--device", default="auto", show_default=True, help="Torch device: auto, cpu, cuda, cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True, help="Checkpoints and NSGA state go here.")
-@click.option("--checkpoints", type=click.Choice(["epoch", "final", "none"]), default="final", show_default=True)
-@click.option("--resume", "resume_id", type=int, default=None, help="Resume search ID after an interruption.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds data, NSGA-II and training.")
+@click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Parent folder of the search's run folder (checkpoints, NSGA state).")
+@click.option("--checkpoints", type=click.Choice(["epoch", "final", "none"]), default="epoch", show_default=True,
+              help="Save model state every epoch, only the last one, or never.")
+@click.option("--resume", "resume_id", type=int, default=None,
+              help="Continue search ID after an interruption (kill -9 included); finished networks are not retrained.")
 @click.option("--name", default=None, help="Search name (unique); default derived from the settings and time.")
-def search(db_url: str, dataset: str, beam: str, preset: str, pop, offspring, generations, epochs, channels, image_size,
-           n_images, engine_name: str, workers: int, ray_address, device: str, seed: int, run_dir: Path,
-           checkpoints: str, resume_id, name) -> None:
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def search(ctx: click.Context, db_url: str, resume_id: int | None, name: str | None, run_dir: Path, quiet: bool,
+           **params: Any) -> None:
     """Run an NSGA-Net macro search whose trainings the prediction engine cuts short.
 
-    Every network's genome, architecture, epochs, predictions and checkpoints go to
-    the lineage database; a final Pareto table (accuracy vs MFLOPs) and the epochs
-    saved are printed. A killed search continues with --resume ID.
-    """
-    from sqlalchemy import select
-    from tqdm import tqdm
+    Every network's genome and parents, architecture, epochs, predictions and
+    checkpoints go to the lineage database (--db). At the end a Pareto table
+    (validation accuracy vs MFLOPs) and the epochs saved against the full budget are
+    printed. A killed search continues with --resume ID; the networks it had
+    finished are read back, not retrained.
 
+    \b
+    Examples:
+      a4nn-commons search --preset quick
+      a4nn-commons search --preset quick --engine none --beam high
+      a4nn-commons search --preset paper --workers 4
+      a4nn-commons search --resume 3
+    """
     from a4nn import __version__
-    from a4nn.engine import PredictionEngine
     from a4nn.lineage.models import Search
     from a4nn.lineage.recorder import Recorder
-    from a4nn.search.data import load_dataset
-    from a4nn.search.evaluation import SerialEvaluator, TrainSettings
-    from a4nn.search.nsga import NSGANetSearch, SearchConfig
+    from a4nn.search.nsga import STATE_FILE
 
     database = open_db(db_url, upgrade=True)
     recorder = Recorder(database)
@@ -80,96 +121,160 @@ def search(db_url: str, dataset: str, beam: str, preset: str, pop, offspring, ge
         with database.session() as session:
             row = session.get(Search, resume_id)
             if row is None:
-                raise click.ClickException(f"no search with id {resume_id}")
-            options = dict(row.config)
-        click.echo(f"resuming search {resume_id} ({row.name})")
+                raise click.ClickException(f"no search with id {resume_id} in {db_url}")
+            if row.nas != "nsga-net-macro" or "run_dir" not in (row.config or {}):
+                raise click.ClickException(f"search {resume_id} ({row.name}) was not started by 'a4nn-commons search'")
+            options, status, search_name = dict(row.config), row.status, row.name
+        for key in RESUME_OVERRIDES:  # where to train may change, what to search may not
+            if ctx.get_parameter_source(key) == click.core.ParameterSource.COMMANDLINE:
+                options[key] = params[key]
+        if status == "completed":
+            click.echo(f"search {resume_id} ({search_name}) is already complete")
+            summarize(database, resume_id, options["epochs"])
+            return
+        click.echo(f"resuming search {resume_id} ({search_name})")
     else:
-        options = dict(PRESETS[preset])
-        overrides = dict(pop=pop, offspring=offspring, generations=generations, epochs=epochs, channels=channels,
-                         image_size=image_size, n_images=n_images)
-        options.update({k: v for k, v in overrides.items() if v is not None})
-        options.update(dataset=dataset, beam=beam, engine=engine_name, seed=seed, preset=preset,
-                       device=device, checkpoints=checkpoints, workers=workers, ray_address=ray_address)
-    data = load_dataset(options["dataset"], beam=options["beam"], n_images=options["n_images"],
-                        image_size=options["image_size"], seed=options["seed"], progress=True)
-    settings = TrainSettings(epochs=options["epochs"], batch_size=options["batch_size"], channels=options["channels"],
-                             n_nodes=options["n_nodes"], seed=options["seed"], device=options["device"],
-                             checkpoints=options["checkpoints"])
+        options = _options_from_cli(ctx, params)
 
-    def engine_factory() -> PredictionEngine | None:
-        if options["engine"] == "none":
-            return None
-        return PredictionEngine(strategy=options["engine"], e_pred=options["epochs"], r=options["r"])
+    from a4nn.search.engine_factory import (DEFAULT_PRIOR_CURVES, EngineFactory, chance_band,
+                                            prior_curves_from_database)
 
+    data = _load_data(options, quiet)
+    engine_factory = EngineFactory(options["engine"], options["epochs"], options["r"], chance_band(data),
+                                   prior_curves=options.get("prior_curves") or DEFAULT_PRIOR_CURVES)
     dataset_id = recorder.register_dataset(data.name, data.kind, data.attributes)
     engine_config_id = None
     if options["engine"] != "none":
-        engine_config_id = recorder.register_engine_config(**engine_factory().settings())  # type: ignore[union-attr]
+        engine_config_id = recorder.register_engine_config(**engine_factory().settings())
     if resume_id is None:
-        name = name or f"nsga-{options['dataset']}-{options['beam']}-{options['engine']}-s{seed}-{time.strftime('%Y%m%dT%H%M%S')}"
+        name = name or (f"nsga-{Path(options['dataset']).name}-{options['beam']}-{options['engine']}-s{options['seed']}"
+                        f"-{time.strftime('%Y%m%dT%H%M%S')}")
         folder = (run_dir / name).resolve()
-        if (folder / "nsga_state.pkl").exists():
-            raise click.ClickException(f"{folder} already holds the state of another search; pass a different --run-dir")
+        if (folder / STATE_FILE).exists():
+            raise click.ClickException(f"{folder} already holds the state of another search; pass another --run-dir")
         options["run_dir"] = str(folder)
+        options["state_path"] = str(folder / STATE_FILE)
         with database.session() as session:
+            from sqlalchemy import select
+
             existing = session.scalar(select(Search.id).where(Search.name == name))
         if existing is not None:
-            raise click.ClickException(f"a search named {name!r} exists (id {existing}); use --resume {existing} or another --name")
-        search_id = recorder.start_search(name, "nsga-net-macro", dataset_id, engine_config_id, options, seed=seed,
-                                          code_version=__version__, host=socket.gethostname())
+            raise click.ClickException(f"a search named {name!r} exists (id {existing}); "
+                                       f"use --resume {existing} or another --name")
+        search_id = recorder.start_search(name, "nsga-net-macro", dataset_id, engine_config_id, options,
+                                          seed=options["seed"], code_version=__version__, host=socket.gethostname())
+        click.echo(f"search {search_id} ({name}): {options['pop']} + {options['offspring']} x "
+                   f"{options['generations'] - 1} networks, {options['epochs']} epochs each, engine {options['engine']}")
     else:
         search_id = resume_id
         recorder.set_search_status(search_id, "running")
+        # the population prior learns from the complete curves recorded before the interruption
+        engine_factory.teach(prior_curves_from_database(database, search_id, options["epochs"]))
     folder = Path(options["run_dir"])
+    _run(recorder, database, db_url, search_id, options, data, engine_factory, folder, quiet)
+    recorder.finish_search(search_id)
+    summarize(database, search_id, options["epochs"])
 
-    if options.get("workers", 1) > 1 or options.get("ray_address"):
+
+def _load_data(options: dict[str, Any], quiet: bool):
+    from a4nn.search.data import load_dataset
+
+    return load_dataset(options["dataset"], beam=options["beam"], n_images=options["n_images"],
+                        image_size=options["image_size"], seed=options["seed"], progress=not quiet)
+
+
+def _run(recorder, database, db_url: str, search_id: int, options: dict[str, Any], data, engine_factory,
+         folder: Path, quiet: bool) -> None:
+    from tqdm import tqdm
+
+    from a4nn.search.evaluation import SerialEvaluator, TrainSettings
+    from a4nn.search.nsga import NSGANetSearch, SearchConfig
+
+    settings = TrainSettings(epochs=options["epochs"], batch_size=options["batch_size"], lr=options.get("lr", 0.025),
+                             channels=options["channels"], n_nodes=options["n_nodes"], seed=options["seed"],
+                             device=options["device"], checkpoints=options["checkpoints"])
+    parallel = (options.get("workers") or 1) > 1 or options.get("ray_address")
+    if parallel:
         try:
             from a4nn.search.distributed import RayEvaluator
-        except ImportError as exc:
-            raise click.ClickException(f"parallel training needs the Ray evaluator: {exc}") from exc
-        evaluator = RayEvaluator(recorder, engine_factory, data, settings, workers=options.get("workers", 1),
-                                 address=options.get("ray_address"), run_dir=folder)
+            from a4nn.search.ray_overlap import make_search
+        except ImportError as exc:  # pragma: no cover - Ray is a declared dependency
+            raise click.ClickException(f"parallel training needs Ray and a4nn.search.distributed: {exc}") from exc
+        evaluator = RayEvaluator(recorder, engine_factory, data, settings, workers=options.get("workers") or None,
+                                 address=options.get("ray_address"), overlap=bool(options.get("overlap")),
+                                 run_dir=folder, progress=not quiet)
     else:
-        evaluator = SerialEvaluator(recorder, engine_factory, data, settings, folder)
+        evaluator = SerialEvaluator(recorder, engine_factory, data, settings, folder, progress=not quiet)
+        make_search = NSGANetSearch
 
     config = SearchConfig(options["pop"], options["offspring"], options["generations"], options["n_nodes"],
-                          options["channels"], (1, data.in_channels, *data.image_size), data.n_classes, options["seed"])
-    bar = tqdm(total=options["generations"], desc=f"search {search_id}", unit="gen")
+                          options["channels"], (1, data.in_channels, *data.image_size), data.n_classes,
+                          options["seed"])
+    bar = tqdm(total=options["generations"], desc=f"search {search_id}", unit="gen", disable=quiet)
+    done_before = _generations_done(folder)
+    bar.update(done_before)
 
     def on_generation(generation: int, results) -> None:
-        best = max((r.fitness for r in results if r.fitness is not None), default=float("nan"))
-        bar.set_postfix(best_fitness=f"{best:.1f}", trained=len(results))
+        fitness = [r.fitness for r in results if r.fitness is not None]
+        bar.set_postfix(gen=generation, best=f"{max(fitness):.1f}" if fitness else "-",
+                        epochs=sum(r.epochs_trained for r in results))
         bar.update(1)
 
     try:
-        NSGANetSearch(recorder, search_id, config, evaluator, folder, on_generation).run()
+        make_search(recorder, search_id, config, evaluator, folder, on_generation).run()
     except KeyboardInterrupt:
         recorder.set_search_status(search_id, "interrupted")
         click.echo(f"\ninterrupted; continue with: a4nn-commons search --resume {search_id} --db {db_url}", err=True)
         raise
+    except BaseException:
+        recorder.set_search_status(search_id, "failed")
+        raise
     finally:
         bar.close()
         evaluator.close()
-    recorder.finish_search(search_id)
-    _summarize(database, search_id, options["epochs"])
 
 
-def _summarize(database, search_id: int, budget: int) -> None:
+def _generations_done(folder: Path) -> int:
+    from a4nn.search.nsga import STATE_FILE
+
+    path = folder / STATE_FILE
+    if not path.exists():
+        return 0
+    import pickle
+
+    try:
+        with open(path, "rb") as handle:
+            return int(pickle.load(handle).generation)
+    except Exception:  # noqa: BLE001 - only for the progress bar; the search reports real errors
+        return 0
+
+
+def summarize(database, search_id: int, budget: int) -> dict[str, Any]:
+    """Print the Pareto table and the epochs saved; return the same numbers."""
     from a4nn.lineage.frames import architectures_frame
 
     frame = architectures_frame(database, search_id)
-    rows = [{"id": int(r.id), "acc": float(r.final_acc), "fitness": float(r.fitness) if r.fitness == r.fitness else float("nan"),
-             "flops": float(r.flops), "epochs": float(r.epochs_trained or 0), "early": bool(r.terminated_early)}
-            for r in frame.itertuples() if r.final_acc == r.final_acc and r.final_acc is not None]
-    click.echo(f"\nPareto front of search {search_id} (accuracy vs MFLOPs):")
-    click.echo(f"{'model':>6} {'val acc %':>10} {'fitness':>8} {'MFLOPs':>10} {'epochs':>7} {'early':>6}")
-    for row in _pareto(rows):
-        click.echo(f"{row['id']:>6} {row['acc']:>10.2f} {row['fitness']:>8.2f} {row['flops']:>10.2f} {row['epochs']:>7.0f} {str(row['early']):>6}")
-    trained = float(frame["epochs_trained"].fillna(0).sum())
+    rows = []
+    for r in frame.itertuples():
+        if r.final_acc is None or not math.isfinite(r.final_acc) or r.flops is None or not math.isfinite(r.flops):
+            continue
+        fitness = float(r.fitness) if r.fitness is not None and math.isfinite(r.fitness) else float("nan")
+        rows.append({"id": int(r.id), "generation": int(r.generation), "acc": float(r.final_acc),
+                     "fitness": fitness, "flops": float(r.flops), "epochs": float(r.epochs_trained or 0),
+                     "early": bool(r.terminated_early)})
+    click.echo(f"\nPareto front of search {search_id} (validation accuracy vs MFLOPs):")
+    click.echo(f"{'model':>6} {'gen':>4} {'val acc %':>10} {'fitness':>8} {'MFLOPs':>10} {'epochs':>7} {'early':>6}")
+    for row in pareto_front(rows):
+        click.echo(f"{row['id']:>6} {row['generation']:>4} {row['acc']:>10.2f} {row['fitness']:>8.2f} "
+                   f"{row['flops']:>10.3f} {row['epochs']:>7.0f} {'yes' if row['early'] else 'no':>6}")
+    trained = float(frame["epochs_trained"].fillna(0).sum()) if len(frame) else 0.0
     possible = budget * len(frame)
     saved = 1 - trained / possible if possible else 0.0
-    early = int(frame["terminated_early"].sum())
-    click.echo(f"\n{len(frame)} networks, {trained:.0f} of {possible} budget epochs trained: "
+    early = int(frame["terminated_early"].fillna(False).astype(bool).sum()) if len(frame) else 0
+    failed = int((frame["status"] == "failed").sum()) if len(frame) else 0
+    click.echo(f"\n{len(frame)} networks trained ({failed} failed), {trained:.0f} of {possible} budget epochs: "
                f"{100 * saved:.1f}% epochs saved ({early} stopped early by the engine)")
-    click.echo(json.dumps({"search_id": search_id, "networks": len(frame), "epochs_trained": trained,
-                           "epochs_budget": possible, "epochs_saved": round(saved, 4)}))
+    summary = {"search_id": search_id, "networks": len(frame), "failed": failed, "epochs_trained": trained,
+               "epochs_budget": possible, "epochs_saved": round(saved, 4), "stopped_early": early}
+    click.echo(json.dumps(summary))
+    return summary

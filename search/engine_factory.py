@@ -1,0 +1,81 @@
+"""One prediction engine per network, all engines of a search sharing one population prior.
+
+The default ``a4nn`` strategy learns from the networks of the same search that trained
+to the end (:class:`~a4nn.engine.prior.CurvePrior`): the factory owns that prior, hands
+it to every engine it makes, and the supervisor reports each complete curve back with
+``engine.complete()``. On ``--resume`` the prior is refilled from the database
+(:func:`prior_curves_from_database`), so a resumed search decides as the uninterrupted
+one would have.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from a4nn.engine.prior import CurvePrior
+
+#: complete curves the prior needs before it may stop a network (engine default: 10)
+DEFAULT_PRIOR_CURVES = 10
+
+
+class EngineFactory:
+    """A fresh prediction engine per network (picklable, so Ray workers can receive it).
+
+    ``chance_band`` is the accuracy range of the constant predictors on the validation
+    split (e.g. 45-55 % for a 54/66 split): the engine's never-learns rule is centred on
+    its middle with a tolerance covering the whole band plus 2 points, so a network that
+    only ever predicts one class is recognised even when the classes are not exactly
+    balanced.
+    """
+
+    def __init__(self, strategy: str, epochs: int, r: float, chance_band: tuple[float, float] | None = None,
+                 prior_curves: int = DEFAULT_PRIOR_CURVES):
+        self.strategy, self.epochs, self.r, self.chance_band = strategy, epochs, r, chance_band
+        self.prior = CurvePrior(length=epochs, min_curves=prior_curves) if strategy == "a4nn" else None
+
+    def __call__(self) -> Any:
+        if self.strategy == "none":
+            return None
+        from a4nn.engine import PredictionEngine
+
+        extra: dict[str, Any] = {}
+        if self.chance_band is not None:
+            low, high = self.chance_band
+            extra = {"chance_level": (low + high) / 2, "chance_tolerance": (high - low) / 2 + 2.0}
+        if self.prior is not None:
+            extra["prior"] = self.prior
+        return PredictionEngine(strategy=self.strategy, e_pred=self.epochs, r=self.r, **extra)
+
+    def teach(self, curves: Iterable[Sequence[float]]) -> int:
+        """Give the prior complete curves recorded earlier (resume); returns how many it took."""
+        if self.prior is None:
+            return 0
+        return sum(bool(self.prior.add_curve(curve)) for curve in curves)
+
+
+def chance_band(data: Any) -> tuple[float, float] | None:
+    """Accuracies (%) of always predicting the rarest / the commonest validation class (binary data only)."""
+    import torch
+
+    counts = torch.bincount(data.val_y, minlength=2).double()
+    if len(counts) != 2 or counts.sum() == 0:
+        return None
+    fractions = 100.0 * counts / counts.sum()
+    return float(fractions.min()), float(fractions.max())
+
+
+def prior_curves_from_database(database: Any, search_id: int, epochs: int) -> list[list[float]]:
+    """Validation curves of the search's networks that trained the full ``epochs``, in training order."""
+    from sqlalchemy import select
+
+    from a4nn.lineage.models import Architecture, Epoch
+
+    with database.session() as session:
+        ids = session.scalars(select(Architecture.id).where(
+            Architecture.search_id == search_id, Architecture.status == "completed",
+            Architecture.epochs_trained >= epochs).order_by(Architecture.id)).all()
+        curves = []
+        for architecture_id in ids:
+            values = session.scalars(select(Epoch.val_acc).where(Epoch.architecture_id == architecture_id)
+                                     .order_by(Epoch.epoch)).all()
+            curves.append([float("nan") if v is None else float(v) for v in values])
+    return curves

@@ -1,0 +1,241 @@
+"""The worker half of Ray training: data by spec, device choice, the epoch controller, the task body.
+
+Kept apart from :mod:`a4nn.search.distributed` (the driver) so that what runs inside a
+Ray worker process is small and readable on its own.
+
+Data: a worker never receives training tensors per task. A :class:`DataSpec` is
+loaded by the worker with :func:`a4nn.search.data.load_dataset` (the simulator
+caches its TIFFs on disk, so each node simulates once) and memoized per worker
+process; an :class:`ImageSplit` handed to the evaluator instead is ``ray.put`` once
+and every task reads the same object-store copy.
+
+Streaming: in the default mode the worker owns no database connection. After each
+validation it sends the epoch's metrics to the :class:`EpochController` actor and
+blocks until the driver, which runs the :class:`EpochSupervisor` (Recorder + engine),
+answers stop/continue, so the engine's decision lands exactly at the epoch boundary.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import ray
+
+from a4nn.search.evaluation import Candidate, EpochMetrics, TrainSettings
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How a worker loads the data set itself (the arguments of ``load_dataset``)."""
+
+    spec: str = "xfel-sim"
+    beam: str = "low"
+    n_images: int = 400
+    image_size: int = 32
+    seed: int = 0
+    cache_dir: str | None = None
+
+    def load(self):  # -> ImageSplit; torch is imported lazily by the loaders
+        from a4nn.search.data import load_dataset
+
+        return load_dataset(self.spec, beam=self.beam, n_images=self.n_images, image_size=self.image_size,
+                            seed=self.seed, cache_dir=Path(self.cache_dir) if self.cache_dir else None)
+
+
+_DATA_MEMO: dict[DataSpec, Any] = {}
+
+
+def resolve_data(data: Any):
+    """The ImageSplit for a task argument: a DataSpec (loaded once per process) or the split itself."""
+    if isinstance(data, DataSpec):
+        if data not in _DATA_MEMO:
+            _DATA_MEMO[data] = data.load()
+        return _DATA_MEMO[data]
+    return data
+
+
+@dataclass(frozen=True)
+class FaultInjection:
+    """Test hook: make candidate (generation, index) fail after epoch ``epoch``'s decision.
+
+    ``action="exit"`` kills the worker process with ``os._exit`` the first time only
+    (a marker file under the run folder remembers it), which Ray must retry;
+    ``action="raise"`` raises every time, which must be recorded as a failed network.
+    """
+
+    generation: int
+    index: int
+    epoch: int
+    action: str = "exit"
+
+    def trigger(self, candidate: Candidate, epoch: int, run_dir: Path) -> None:
+        if (candidate.generation, candidate.index, epoch) != (self.generation, self.index, self.epoch):
+            return
+        if self.action == "raise":
+            raise RuntimeError(f"injected training failure at epoch {epoch}")
+        marker = Path(run_dir) / f".fault-arch-{candidate.architecture_id}-epoch-{epoch}"
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+            os._exit(17)
+
+
+def select_device(requested: str) -> tuple[str, list]:
+    """The torch device for this task and the Ray GPU ids it holds.
+
+    Ray restricts ``CUDA_VISIBLE_DEVICES`` to the task's GPU, so the slot's GPU is
+    always ``cuda:0`` inside the worker. A node that declares logical GPUs but has no
+    CUDA (CI, laptops) trains on the CPU rather than failing.
+    """
+    import torch
+
+    gpu_ids = list(ray.get_gpu_ids()) if ray.is_initialized() else []
+    if requested == "cpu":
+        return "cpu", gpu_ids
+    if torch.cuda.is_available() and (gpu_ids or requested.startswith("cuda")):
+        return ("cuda:0" if gpu_ids else ("cuda" if requested == "auto" else requested)), gpu_ids
+    return "cpu", gpu_ids
+
+
+@ray.remote(num_cpus=0, max_concurrency=1000)
+class EpochController:
+    """Mailbox between training tasks and the driver (an async actor).
+
+    Workers ``report`` an epoch and await the driver's verdict; the driver long-polls
+    ``next_events`` and answers with ``decide``. Events carry a sequence number and
+    are handed out strictly in arrival order.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self.arrived = asyncio.Event()
+        self.verdicts: dict[tuple, asyncio.Future] = {}
+        self.sequence = 0
+
+    def _push(self, event: dict) -> None:
+        self.sequence += 1
+        event["seq"] = self.sequence
+        self.events.append(event)
+        self.arrived.set()
+
+    async def begin(self, architecture_id: int, attempt: str, info: dict) -> None:
+        self._push({"kind": "begin", "architecture_id": architecture_id, "attempt": attempt, "info": info})
+
+    async def report(self, architecture_id: int, attempt: str, metrics: dict, checkpoint: tuple | None) -> bool:
+        key = (architecture_id, attempt, metrics["epoch"])
+        future = self.verdicts.setdefault(key, asyncio.get_running_loop().create_future())
+        self._push({"kind": "epoch", "architecture_id": architecture_id, "attempt": attempt, "metrics": metrics,
+                    "checkpoint": checkpoint})
+        try:
+            return await future
+        finally:
+            self.verdicts.pop(key, None)
+
+    async def next_events(self, timeout: float) -> list[dict]:
+        if not self.events:
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        events, self.events = self.events, []
+        return events
+
+    async def decide(self, verdicts: list[tuple[int, str, int, bool]]) -> None:
+        for architecture_id, attempt, epoch, stop in verdicts:
+            future = self.verdicts.get((architecture_id, attempt, epoch))
+            if future is not None and not future.done():
+                future.set_result(stop)
+
+
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, run_dir: str,
+                    controller: Any = None, database_url: str | None = None,
+                    engine_factory: Callable[[], Any] | None = None, faults: tuple[FaultInjection, ...] = ()) -> dict:
+    """Train one candidate inside a Ray worker; returns a JSON-able outcome.
+
+    Exactly one of ``controller`` (stream to the driver, default) or ``database_url``
+    (direct writes, PostgreSQL) is given. Exceptions from training are caught and
+    returned as ``error`` so that they are recorded, not retried; only a dying
+    process is retried by Ray.
+    """
+    import torch
+
+    from a4nn.search.network import build_network
+    from a4nn.search.supervision import EpochSupervisor
+    from a4nn.search.trainer import train_network
+
+    torch.set_num_threads(max(1, settings.num_threads))
+    device, gpu_ids = select_device(settings.device)
+    settings = type(settings)(**{**settings.to_dict(), "device": device})
+    attempt = uuid.uuid4().hex[:12]
+    info = {"device": device, "gpu_ids": [str(g) for g in gpu_ids], "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None}
+    run_path = Path(run_dir)
+    start = time.perf_counter()
+    outcome: dict[str, Any] = {"attempt": attempt, "info": info, "error": None, "checkpoint": None, "result": None}
+
+    if database_url is not None:  # direct writes: this worker is a full supervisor
+        from a4nn.lineage.database import Database
+        from a4nn.lineage.recorder import Recorder
+
+        database = Database.open(database_url)
+        try:
+            recorder = Recorder(database)
+            recorder.clear_architecture_trail(candidate.architecture_id)  # a retried attempt starts clean
+            supervisor = EpochSupervisor(recorder, engine_factory() if engine_factory else None, candidate,
+                                         run_path, settings)
+
+            def on_epoch_direct(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
+                stop = supervisor.on_epoch(metrics, model)
+                for fault in faults:
+                    fault.trigger(candidate, metrics.epoch, run_path)
+                return stop
+
+            error = None
+            try:
+                data_split = resolve_data(data)
+                model = build_network(candidate.bits, n_nodes=settings.n_nodes, channels=settings.channels,
+                                      in_channels=data_split.in_channels, n_classes=data_split.n_classes)
+                train_network(model, data_split, settings, on_epoch_direct)
+            except Exception as exc:  # recorded as a failed network; the search goes on
+                error = _error_text(exc)
+            result = supervisor.finish(time.perf_counter() - start, error=error)
+            outcome.update(error=error, result=asdict(result))
+            return outcome
+        finally:
+            database.dispose()
+
+    ray.get(controller.begin.remote(candidate.architecture_id, attempt, info))
+    saver = EpochSupervisor(None, None, candidate, run_path, settings)  # type: ignore[arg-type] - only saves files
+    pending: list[tuple | None] = [None]  # checkpoint saved after the last verdict, sent with the next report
+
+    def on_epoch(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
+        stop = bool(ray.get(controller.report.remote(candidate.architecture_id, attempt, asdict(metrics),
+                                                     pending[0])))
+        final = stop or metrics.epoch >= settings.epochs
+        path = saver.save_checkpoint(model, metrics.epoch, final)
+        pending[0] = (metrics.epoch, str(path)) if path is not None else None
+        for fault in faults:
+            fault.trigger(candidate, metrics.epoch, run_path)
+        return stop
+
+    try:
+        data_split = resolve_data(data)
+        model = build_network(candidate.bits, n_nodes=settings.n_nodes, channels=settings.channels,
+                              in_channels=data_split.in_channels, n_classes=data_split.n_classes)
+        train_network(model, data_split, settings, on_epoch)
+    except Exception as exc:  # recorded as a failed network; the search goes on
+        outcome["error"] = _error_text(exc)
+    outcome["checkpoint"] = pending[0]
+    outcome["wall_seconds"] = time.perf_counter() - start
+    return outcome

@@ -1,0 +1,250 @@
+"""The Ray evaluator: GPU slots on a CPU machine, streamed decisions, faults, Ctrl-C, direct writes.
+
+All tests share one Ray instance (``ray_cluster`` in conftest: 2 CPUs, 2 logical
+GPUs) and train 16-pixel images with C=4 for a couple of epochs.
+"""
+from __future__ import annotations
+
+import _thread
+import math
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+from sqlalchemy import func, select
+
+from a4nn.engine.prediction import Decision
+from a4nn.lineage.database import Database
+from a4nn.lineage.models import Architecture, Checkpoint, Epoch, Prediction, Search
+from a4nn.lineage.recorder import Recorder
+from a4nn.search.distributed import DistributedError, RayEvaluator, plan_slots
+from a4nn.search.evaluation import Candidate, TrainSettings
+from a4nn.search.ray_worker import DataSpec, FaultInjection
+
+GENOMES = [
+    (1, 0, 1, 0, 0, 1, 0) * 3,
+    (0, 1, 1, 0, 1, 0, 1) * 3,
+    (1, 1, 0, 1, 0, 0, 1) * 3,
+    (0, 0, 0, 1, 1, 1, 0) * 3,
+]
+
+
+def tiny_settings(epochs: int = 2, checkpoints: str = "epoch") -> TrainSettings:
+    return TrainSettings(epochs=epochs, batch_size=16, channels=4, n_nodes=4, seed=0, num_threads=1, device="auto",
+                         checkpoints=checkpoints)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> DataSpec:
+    """40 simulated 16-pixel images, simulated once; workers load them by spec from the disk cache."""
+    spec = DataSpec("xfel-sim", beam="high", n_images=40, image_size=16, seed=0,
+                    cache_dir=str(tmp_path_factory.mktemp("xfel")))
+    spec.load()
+    return spec
+
+
+class StopAtEpoch:
+    """An engine stand-in with a known verdict: stop (converged on the last accuracy) at ``epoch``."""
+
+    e_pred = 25.0
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def observe(self, epoch: float, value: float) -> Decision:
+        stop = epoch >= self.epoch
+        return Decision(stop=stop, prediction=value, converged=stop, params=None, fit_seconds=0.0,
+                        function="test-stop", epoch=epoch)
+
+
+def make_candidates(recorder: Recorder, n: int, generation: int = 0, search: str = "ray") -> list[Candidate]:
+    dataset_id = recorder.register_dataset("tiny", "xfel-sim", {})
+    search_id = recorder.start_search(search, "nsga-net-macro", dataset_id, None, {}, seed=0)
+    candidates = []
+    for index in range(n):
+        bits = GENOMES[index % len(GENOMES)]
+        genome_id = recorder.register_genome(list(bits))
+        architecture_id = recorder.start_architecture(search_id, index=index, generation=generation,
+                                                      genome_id=genome_id, train_params=tiny_settings().to_dict())
+        candidates.append(Candidate(search_id, generation, index, bits, genome_id, architecture_id))
+    return candidates
+
+
+def epochs_of(database: Database, architecture_id: int) -> list[float]:
+    with database.session() as session:
+        return sorted(session.scalars(select(Epoch.epoch).where(Epoch.architecture_id == architecture_id)))
+
+
+def architecture(database: Database, architecture_id: int) -> Architecture:
+    with database.session() as session:
+        return session.get(Architecture, architecture_id)
+
+
+def test_slot_plan() -> None:
+    assert plan_slots(2, {"CPU": 2.0, "GPU": 2.0}).resources == {"num_gpus": 1.0}
+    assert plan_slots(None, {"CPU": 8.0}).kind == "cpu" and plan_slots(None, {"CPU": 8.0}).slots == 8
+    assert plan_slots(2, {"CPU": 2.0, "GPU": 2.0}, slot="cpu").resources == {"num_cpus": 1.0}
+    with pytest.raises(DistributedError, match="no GPUs"):
+        plan_slots(2, {"CPU": 2.0}, slot="gpu")
+    with pytest.raises(DistributedError, match="at least 1"):
+        plan_slots(0, {"CPU": 2.0})
+
+
+def test_gpu_slots_stream_epochs_and_stop_decisions(ray_cluster, database: Database, recorder: Recorder,
+                                                    tiny_data: DataSpec, tmp_path: Path) -> None:
+    candidates = make_candidates(recorder, 3)
+    evaluator = RayEvaluator(recorder, lambda: StopAtEpoch(2), tiny_data, tiny_settings(epochs=3), workers=2,
+                             run_dir=tmp_path)
+    try:
+        assert evaluator.plan.kind == "gpu" and not evaluator.owns_ray
+        results = evaluator.evaluate(candidates)
+    finally:
+        evaluator.close()
+    assert [r.candidate for r in results] == candidates  # results in the candidates' order
+    assert evaluator.dispatched == [c.architecture_id for c in candidates]  # FIFO
+    assert evaluator.max_inflight == 2
+    for candidate, result in zip(candidates, results):
+        info = evaluator.attempt_info[candidate.architecture_id]
+        assert info["gpu_ids"] and info["device"] == "cpu"  # a logical GPU slot, trained on the CPU
+        # the driver's stop verdict at epoch 2 reached the worker before its third epoch
+        assert result.status == "stopped" and result.terminated_early and result.epochs_trained == 2
+        assert epochs_of(database, candidate.architecture_id) == [1.0, 2.0]
+        row = architecture(database, candidate.architecture_id)
+        assert row.status == "stopped" and row.stop_epoch == 2 and math.isclose(row.fitness, result.fitness)
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Prediction)) == 6
+        assert session.scalar(select(func.count()).select_from(Checkpoint)) == 6  # every epoch, sha256 by driver
+    stats = evaluator.stats[0]
+    assert stats.candidates == 3 and stats.busy_seconds > 0 and stats.tail_idle_seconds > 0
+
+
+def test_killed_worker_is_retried_and_failures_are_recorded(ray_cluster, database: Database, recorder: Recorder,
+                                                            tiny_data: DataSpec, tmp_path: Path) -> None:
+    candidates = make_candidates(recorder, 3)
+    faults = [FaultInjection(generation=0, index=1, epoch=2, action="exit"),
+              FaultInjection(generation=0, index=2, epoch=1, action="raise")]
+    evaluator = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=3, checkpoints="final"),
+                             workers=2, run_dir=tmp_path, slot="cpu", faults=faults)
+    try:
+        results = evaluator.evaluate(candidates)
+    finally:
+        evaluator.close()
+    healthy, killed, broken = results
+    assert healthy.status == "completed" and epochs_of(database, candidates[0].architecture_id) == [1.0, 2.0, 3.0]
+    # the process died after epoch 2 had been recorded; Ray retried it and the retry reported 1..3 again
+    assert evaluator.retries == 1 and killed.status == "completed" and killed.epochs_trained == 3
+    assert epochs_of(database, candidates[1].architecture_id) == [1.0, 2.0, 3.0]  # no duplicate rows
+    assert evaluator.reports == 3 + 2 + 3 + 1  # duplicates did arrive
+    assert broken.status == "failed" and "injected training failure at epoch 1" in broken.error
+    row = architecture(database, candidates[2].architecture_id)
+    assert row.status == "failed" and "injected" in row.error
+    with database.session() as session:  # checkpoints="final": one per finished network
+        assert session.scalar(select(func.count()).select_from(Checkpoint)) == 2
+
+
+def test_retries_exhausted_is_a_failed_network(ray_cluster, database: Database, recorder: Recorder,
+                                               tiny_data: DataSpec, tmp_path: Path) -> None:
+    candidates = make_candidates(recorder, 1)
+    evaluator = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=1, checkpoints="none"),
+                             workers=1, run_dir=tmp_path, slot="cpu", max_retries=0,
+                             faults=[FaultInjection(0, 0, 1, action="exit")])
+    try:
+        (result,) = evaluator.evaluate(candidates)
+    finally:
+        evaluator.close()
+    assert result.status == "failed" and "Worker" in result.error
+    assert architecture(database, candidates[0].architecture_id).status == "failed"
+
+
+def test_direct_writes_need_postgresql(ray_cluster, recorder: Recorder, tiny_data: DataSpec) -> None:
+    if recorder.database.dialect == "postgresql":
+        pytest.skip("checks the SQLite refusal")
+    with pytest.raises(DistributedError, match="PostgreSQL"):
+        RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(), workers=2, direct_writes=True)
+
+
+def test_direct_writes_to_postgresql(ray_cluster, postgres_schema_url: str, tiny_data: DataSpec,
+                                     tmp_path: Path) -> None:
+    from a4nn.migrations.runner import upgrade_database
+
+    upgrade_database(postgres_schema_url)
+    database = Database.open(postgres_schema_url)
+    try:
+        recorder = Recorder(database)
+        candidates = make_candidates(recorder, 3)
+        evaluator = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=2), workers=2,
+                                 run_dir=tmp_path, slot="cpu", direct_writes=True,
+                                 faults=[FaultInjection(0, 0, 2, action="exit")])
+        try:
+            results = evaluator.evaluate(candidates)
+        finally:
+            evaluator.close()
+        assert evaluator.controller is None and evaluator.reports == 0  # nothing streamed through the driver
+        for candidate, result in zip(candidates, results):
+            assert result.status == "completed" and result.candidate == candidate
+            assert epochs_of(database, candidate.architecture_id) == [1.0, 2.0]  # retried attempt: no duplicates
+            assert architecture(database, candidate.architecture_id).status == "completed"
+        with database.session() as session:
+            assert session.scalar(select(func.count()).select_from(Checkpoint)) == 6
+    finally:
+        database.dispose()
+
+
+def test_ctrl_c_cancels_tasks_and_leaves_search_resumable(ray_cluster, database: Database, recorder: Recorder,
+                                                          tiny_data: DataSpec, tmp_path: Path) -> None:
+    candidates = make_candidates(recorder, 3)
+    evaluator = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=50, checkpoints="none"),
+                             workers=2, run_dir=tmp_path, slot="cpu")
+
+    def interrupt_after_first_epoch() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline and not any(epochs_of(database, c.architecture_id) for c in candidates):
+            time.sleep(0.2)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_after_first_epoch, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        evaluator.evaluate(candidates)
+    assert evaluator.closed and not evaluator._inflight
+    with database.session() as session:
+        assert session.scalars(select(Search.status)).one() == "interrupted"
+    deadline = time.time() + 30  # cancelled tasks hand their CPU slots back
+    while time.time() < deadline and ray.available_resources().get("CPU", 0) < 2:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) == 2
+
+    resumed = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=2, checkpoints="none"),
+                           workers=2, run_dir=tmp_path, slot="cpu")
+    try:
+        results = resumed.evaluate(candidates)
+    finally:
+        resumed.close()
+    for candidate, result in zip(candidates, results):
+        assert result.status == "completed"
+        assert epochs_of(database, candidate.architecture_id) == [1.0, 2.0]  # stale trail of the interrupted run gone
+
+
+def test_overlapping_generations_train_every_asked_network(ray_cluster, database: Database, recorder: Recorder,
+                                                           tiny_data: DataSpec, tmp_path: Path) -> None:
+    from a4nn.search.nsga import SearchConfig
+    from a4nn.search.ray_overlap import OverlappingNSGANetSearch, make_search
+
+    split = tiny_data.load()
+    search_id = recorder.start_search("overlap", "nsga-net-macro", recorder.register_dataset("tiny", "xfel-sim", {}))
+    evaluator = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=1, checkpoints="none"),
+                             workers=2, run_dir=tmp_path, slot="cpu", overlap=True)
+    config = SearchConfig(3, 3, 2, 4, 4, (1, split.in_channels, *split.image_size), split.n_classes, 0)
+    try:
+        search = make_search(recorder, search_id, config, evaluator, tmp_path)
+        assert isinstance(search, OverlappingNSGANetSearch)
+        results = search.run()
+    finally:
+        evaluator.close()
+    assert len(results) == 6 and all(r.status == "completed" for r in results)
+    with database.session() as session:
+        rows = session.scalars(select(Architecture).where(Architecture.search_id == search_id)).all()
+        assert sorted((a.generation, a.index) for a in rows) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+        assert all(a.status == "completed" for a in rows)
+    assert (tmp_path / "nsga_state.pkl").exists()

@@ -1,0 +1,92 @@
+"""``a4nn-commons search`` end to end on a tiny simulated data set, plus its error paths."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from a4nn.cli.main import cli, main
+from a4nn.cli.search import pareto_front
+from a4nn.lineage.database import Database
+from a4nn.lineage.models import Architecture, Checkpoint, Epoch, GenomeParent, Prediction, Search
+
+TINY = ["--pop", "3", "--offspring", "3", "--generations", "2", "--epochs", "4", "--image-size", "16",
+        "--n-images", "60", "--channels", "4", "--batch-size", "16", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("A4NN_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.mark.slow
+def test_quick_search_records_the_whole_trail(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = CliRunner().invoke(cli, ["search", *TINY, "--db", url, "--run-dir", str(tmp_path / "runs"),
+                                      "--beam", "high", "--name", "tiny"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Pareto front of search" in result.output and "epochs saved" in result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    database = Database.open(url)
+    with database.session() as session:
+        search = session.scalars(select(Search)).one()
+        assert search.status == "completed" and search.engine_config_id is not None
+        assert search.config["state_path"].endswith("nsga_state.pkl") and Path(search.config["state_path"]).exists()
+        architectures = session.scalars(select(Architecture)).all()
+        assert len(architectures) == summary["networks"] <= 6
+        assert all(a.status in ("completed", "stopped") and a.flops > 0 and a.fitness is not None
+                   and a.train_params["lr"] == 0.025 for a in architectures)
+        epochs = session.scalar(select(func.count()).select_from(Epoch))
+        assert epochs == sum(a.epochs_trained for a in architectures) == summary["epochs_trained"]
+        assert session.scalar(select(func.count()).select_from(Checkpoint)) == epochs  # one per epoch
+        assert session.scalar(select(func.count()).select_from(Prediction)) > 0
+        assert session.scalar(select(func.count()).select_from(GenomeParent)) > 0
+
+    again = CliRunner().invoke(cli, ["search", "--resume", str(search.id), "--db", url], catch_exceptions=False)
+    assert again.exit_code == 0 and "already complete" in again.output
+
+
+@pytest.mark.slow
+def test_standalone_search_has_no_engine(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    result = CliRunner().invoke(cli, ["search", *TINY, "--generations", "1", "--engine", "none", "--checkpoints",
+                                      "none", "--db", url, "--run-dir", str(tmp_path / "runs")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with Database.open(url).session() as session:
+        assert session.scalars(select(Search.engine_config_id)).one() is None
+        assert session.scalar(select(func.count()).select_from(Prediction)) == 0
+        assert set(session.scalars(select(Architecture.epochs_trained)).all()) == {4}
+    assert "0.0% epochs saved" in result.output
+
+
+def test_help_names_the_main_options() -> None:
+    result = CliRunner().invoke(cli, ["search", "--help"])
+    assert result.exit_code == 0
+    for option in ("--preset", "--engine", "--workers", "--ray-address", "--resume", "--beam", "--dataset"):
+        assert option in result.output
+
+
+def test_unknown_resume_id_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["search", "--resume", "42", "--db", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert code == 1 and "no search with id 42" in capsys.readouterr().err
+
+
+def test_bad_dataset_path_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["search", *TINY, "--dataset", str(tmp_path / "nothing.csv"), "--db",
+                 f"sqlite:///{tmp_path / 'e.db'}", "--run-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing.csv" in err and "Traceback" not in err
+
+
+def test_bad_sizes_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["search", "--pop", "1", "--db", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert code == 2 and "--pop" in capsys.readouterr().err
+
+
+def test_pareto_front_keeps_only_non_dominated_rows() -> None:
+    rows = [{"acc": 90, "flops": 5}, {"acc": 80, "flops": 6}, {"acc": 95, "flops": 9}, {"acc": 70, "flops": 1}]
+    assert [(r["acc"], r["flops"]) for r in pareto_front(rows)] == [(70, 1), (90, 5), (95, 9)]
