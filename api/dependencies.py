@@ -18,11 +18,11 @@ from a4nn.lineage.filters import INT32
 Id = Annotated[int, PathParam(ge=0, le=INT32[1])]
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     """The app's open :class:`Database`."""
     return request.app.state.database
 
 
-def get_checkpoint_roots(request: Request) -> list[Path]:
+async def get_checkpoint_roots(request: Request) -> list[Path]:
     """Folders (resolved) whose files checkpoint downloads may serve."""
     return request.app.state.checkpoint_roots

@@ -6,7 +6,10 @@
    ``Recorder.bulk_epochs`` (500,000 epoch rows).
 2. Serves it with ``a4nn-commons serve`` (uvicorn) on 127.0.0.1 and sends
    ``/models?beam=low&acc>99&sort=-acc&limit=50`` from 8 concurrent keep-alive
-   clients, a bounded number of requests each. Target: p95 < 50 ms.
+   clients, a bounded number of requests each, for 1 and 2 uvicorn workers, each
+   ``--repeats`` times (the median p95 decides: one run on a shared 2-core machine
+   says little; the load generator shares the two cores with the service).
+   Target: p95 < 50 ms.
 3. Writes the same rows into MLflow's SQLite tracking store (params beam/search,
    metrics acc/flops/fitness, the 500,000 per-epoch val_acc values as metric
    history) and times ``MlflowClient.search_runs`` for the same question
@@ -16,13 +19,16 @@
    MLflow's API takes hours (~0.1 s a run here), so the first
    ``--mlflow-api-runs`` runs go through ``create_run``/``log_batch``/``set_terminated``
    and the rest are bulk-inserted into the very tables (MLflow's own SQLAlchemy
-   models) those calls fill, with the same column values.
+   models) those calls fill, with the same column values. MLflow runs in the
+   interpreter given by ``--mlflow-python`` (or ``$A4NN_MLFLOW_PYTHON``) when this one
+   cannot import it.
 
 Writes benchmarks/results/api.json.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import socket
@@ -53,7 +59,6 @@ from a4nn.migrations.runner import upgrade_database
 QUERY = "beam=low&acc>99&sort=-acc&limit=50"
 EPOCHS = 25
 BEAMS = ("low", "medium", "high")
-PROPOSED_INDEX = "ix_architectures_search_id_final_acc"
 
 
 def fill(url: str, n_arch: int, n_with_epochs: int, epochs: int = EPOCHS) -> None:
@@ -266,6 +271,42 @@ def measure_mlflow(tracking_uri: str, experiment: str, clients: int, per_client:
             "calls_per_second": len(latencies) / elapsed}
 
 
+def mlflow_worker(lineage_url: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The MLflow half, in an interpreter that can import mlflow: fill its store, time ``search_runs``."""
+    import mlflow
+
+    tracking = f"sqlite:///{folder / 'mlflow.db'}"
+    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking)
+    start = time.perf_counter()
+    store = fill_mlflow(lineage_url, tracking, args.mlflow_api_runs, args.mlflow_every)
+    store["mirrored"] = f"every {args.mlflow_every}th architecture (same beam mix)"
+    store["fill_seconds"] = time.perf_counter() - start
+    timing = measure_mlflow(tracking, store.pop("experiment"), args.clients, args.mlflow_per_client)
+    return {"version": mlflow.__version__, "store": "sqlite", **store, "search_runs": timing}
+
+
+def mlflow_half(lineage_url: str, folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run :func:`mlflow_worker` here, or in ``--mlflow-python`` / ``$A4NN_MLFLOW_PYTHON``.
+
+    MLflow pins older pyarrow than this project, so it usually lives in its own venv
+    (``python -m venv --system-site-packages V && V/bin/pip install mlflow``: the venv
+    still sees ``a4nn``).
+    """
+    for python in (args.mlflow_python, os.environ.get("A4NN_MLFLOW_PYTHON"), sys.executable):
+        if not python or subprocess.run([python, "-c", "import mlflow"], capture_output=True).returncode != 0:
+            continue
+        if python == sys.executable:
+            return mlflow_worker(lineage_url, folder, args)
+        command = [python, __file__, "--mlflow-worker", lineage_url, "--work", str(folder),
+                   "--clients", str(args.clients), "--mlflow-api-runs", str(args.mlflow_api_runs),
+                   "--mlflow-per-client", str(args.mlflow_per_client), "--mlflow-every", str(args.mlflow_every)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            return {"skipped": f"mlflow worker failed: {done.stderr.strip().splitlines()[-1:]}"}
+        return {**json.loads(done.stdout.strip().splitlines()[-1]), "python": python}
+    return {"skipped": "mlflow is not importable (pip install mlflow, or pass --mlflow-python of a venv that has it)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--architectures", type=int, default=100_000)
@@ -273,12 +314,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--per-client", type=int, default=100, help="requests per client (bounded)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn worker counts to measure")
+    parser.add_argument("--repeats", type=int, default=3, help="service runs per worker count (median p95 decides)")
     parser.add_argument("--mlflow-api-runs", type=int, default=200)
     parser.add_argument("--mlflow-per-client", type=int, default=3)
     parser.add_argument("--mlflow-every", type=int, default=5,
                         help="mirror every Nth architecture into MLflow (5: a 20,000-run subset; 1: all)")
     parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--mlflow-python", default=None, help="interpreter with mlflow installed (its own venv)")
+    parser.add_argument("--mlflow-worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.mlflow_worker is not None:
+        print(json.dumps(mlflow_worker(args.mlflow_worker, args.work, args)))
+        return
     result: dict[str, Any] = {"query": f"/models?{QUERY}", "architectures": args.architectures,
                               "epoch_rows": args.with_epochs * EPOCHS, "clients": args.clients,
                               "requests_per_client": args.per_client, "target_p95_ms": 50}
@@ -288,44 +336,38 @@ def main() -> None:
         fill(url, args.architectures, args.with_epochs)
         result["fill_seconds"] = time.perf_counter() - start
         result["in_process_ms"] = measure_in_process(url)
-        result["service"] = [measure_service(url, args.clients, args.per_client, w) for w in args.workers]
-        for run in result["service"]:
-            print(f"workers={run['workers']}: p95 {run['concurrent_ms']['p95']:.1f} ms, median "
-                  f"{run['concurrent_ms']['median']:.1f} ms, {run['requests_per_second']:.0f} req/s; single client "
-                  f"median {run['single_client_ms']['median']:.1f} ms")
-        # the index proposed to the lead (not in the migrations yet): measured so the gain is on record
-        engine = Database.open(url).engine
-        with engine.begin() as connection:
-            connection.exec_driver_sql(f"CREATE INDEX {PROPOSED_INDEX} ON architectures (search_id, final_acc)")
-        engine.dispose()
-        result["with_proposed_index"] = {"index": f"{PROPOSED_INDEX} ON architectures (search_id, final_acc)",
-                                         "in_process_ms": measure_in_process(url),
-                                         "service": measure_service(url, args.clients, args.per_client, 1)}
-        print(f"with {PROPOSED_INDEX}: p95 {result['with_proposed_index']['service']['concurrent_ms']['p95']:.1f} ms")
+        # repeated runs: on a shared 2-core machine one run says little; the verdict uses the median p95
+        result["service"] = []
+        for workers in args.workers:
+            runs = []
+            for _ in range(args.repeats):
+                load = os.getloadavg()
+                run = measure_service(url, args.clients, args.per_client, workers)
+                run["load_average_before"] = load
+                runs.append(run)
+                print(f"workers={workers}: p95 {run['concurrent_ms']['p95']:.1f} ms, median "
+                      f"{run['concurrent_ms']['median']:.1f} ms, {run['requests_per_second']:.0f} req/s; single client "
+                      f"median {run['single_client_ms']['median']:.1f} ms", flush=True)
+            p95s = [r["concurrent_ms"]["p95"] for r in runs]
+            result["service"].append({"workers": workers, "runs": runs, "p95_ms_of_runs": p95s,
+                                      "median_p95_ms": statistics.median(p95s),
+                                      "meets_target": statistics.median(p95s) < 50})
+        result["meets_target"] = any(s["meets_target"] for s in result["service"])
         if args.skip_mlflow:
             result["mlflow"] = "skipped (--skip-mlflow)"
         else:
-            try:
-                import mlflow
-
-                tracking = f"sqlite:///{Path(folder) / 'mlflow.db'}"
-                os.environ.setdefault("MLFLOW_TRACKING_URI", tracking)
-                start = time.perf_counter()
-                write_result("api", result)  # the service numbers are kept even if MLflow fails or is cut off
-                store = fill_mlflow(url, tracking, args.mlflow_api_runs, args.mlflow_every)
-                store["mirrored"] = f"every {args.mlflow_every}th architecture (same beam mix)"
-                store["fill_seconds"] = time.perf_counter() - start
-                timing = measure_mlflow(tracking, store.pop("experiment"), args.clients, args.mlflow_per_client)
+            write_result("api", result)  # the service numbers are kept even if MLflow fails or is cut off
+            store = mlflow_half(url, Path(folder), args)
+            if "search_runs" in store:
+                timing = store["search_runs"]
                 ours = result["in_process_ms"]["median"]  # on all 100,000 rows: the ratio favours MLflow
-                best = min(result["service"], key=lambda r: r["concurrent_ms"]["p95"])
-                result["mlflow"] = {"version": mlflow.__version__, "store": "sqlite", **store, **timing,
-                                    "ratio_single_median_mlflow_over_a4nn_in_process": timing["single_client_ms"]["median"] / ours,
-                                    "ratio_concurrent_p95_mlflow_in_process_over_a4nn_http":
-                                        timing["concurrent_ms"]["p95"] / best["concurrent_ms"]["p95"]}
+                best = min(result["service"], key=lambda r: r["median_p95_ms"])
+                store["ratio_single_median_mlflow_over_a4nn_in_process"] = timing["single_client_ms"]["median"] / ours
+                store["ratio_concurrent_p95_mlflow_in_process_over_a4nn_http"] = (timing["concurrent_ms"]["p95"]
+                                                                                  / best["median_p95_ms"])
                 print(f"mlflow search_runs: median {timing['single_client_ms']['median']:.1f} ms single, "
                       f"p95 {timing['concurrent_ms']['p95']:.1f} ms under {args.clients} threads")
-            except ImportError:
-                result["mlflow"] = "not measured: mlflow is not installed (pip install mlflow)"
+            result["mlflow"] = store
     path = write_result("api", result)
     print(f"-> {path}")
 

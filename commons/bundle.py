@@ -188,7 +188,7 @@ def select_architectures(database: Database, filter_text: str) -> tuple[list[int
 
     query = parse_filter(filter_text)
     # architecture-level terms, plus search-level ones (beam, dataset, nas, ...) where the grammar splits them
-    conditions = [*query.conditions, *getattr(query, "search_conditions", [])]
+    conditions = [*query.conditions, *query.search_conditions]
     if not conditions:
         raise A4nnError(f"filter {filter_text!r} has no conditions; give e.g. 'beam=low&acc>99' or a SEARCH_ID")
     statement = (
@@ -201,7 +201,7 @@ def select_architectures(database: Database, filter_text: str) -> tuple[list[int
         .order_by(Architecture.id)
     )
     with database.engine.connect() as connection:
-        rows = connection.execute(statement).all()
+        rows = connection.execute(statement, query.params).all()
     if not rows:
         raise A4nnError(f"filter {filter_text!r} matches no models; nothing to export")
     return sorted({int(r.search_id) for r in rows}), [int(r.id) for r in rows]

@@ -128,13 +128,19 @@ class GenomeParent(Base):
     search_id: Mapped[Optional[int]] = mapped_column(ForeignKey("searches.id", ondelete="SET NULL"))
 
 
+#: the columns /models can sort on (besides id); each has a covering index
+SORT_INDEXED = ("final_acc", "predicted_acc", "fitness", "flops", "n_params", "epochs_trained", "generation")
+
+
 class Architecture(Base):
     """A trained network (a "model"), with the denormalized columns /models filters on."""
 
     __tablename__ = "architectures"
     __table_args__ = (
         UniqueConstraint("search_id", "generation", "index"),
-        Index("ix_architectures_final_acc_id", "final_acc", "id"),
+        # one index per sortable column, carrying id (keyset order) and search_id (the
+        # beam/search filter is checked in the index, without a table lookup); revision 0002
+        *(Index(f"ix_architectures_{column}_id_search_id", column, "id", "search_id") for column in SORT_INDEXED),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -144,15 +150,15 @@ class Architecture(Base):
     index: Mapped[int] = mapped_column("index", Integer)
     arch: Mapped[dict[str, Any]] = mapped_column(default=dict)
     train_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    flops: Mapped[Optional[float]] = mapped_column(Float, index=True)
-    n_params: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    flops: Mapped[Optional[float]] = mapped_column(Float)
+    n_params: Mapped[Optional[int]] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(32), default="running", index=True)
-    epochs_trained: Mapped[Optional[float]] = mapped_column(Float, index=True)
+    epochs_trained: Mapped[Optional[float]] = mapped_column(Float)
     terminated_early: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     stop_epoch: Mapped[Optional[float]] = mapped_column(Float)
     final_acc: Mapped[Optional[float]] = mapped_column(Float)
-    predicted_acc: Mapped[Optional[float]] = mapped_column(Float, index=True)
-    fitness: Mapped[Optional[float]] = mapped_column(Float, index=True)
+    predicted_acc: Mapped[Optional[float]] = mapped_column(Float)
+    fitness: Mapped[Optional[float]] = mapped_column(Float)
     wall_seconds: Mapped[Optional[float]] = mapped_column(Float)
     device: Mapped[Optional[str]] = mapped_column(String(64))
     error: Mapped[Optional[str]] = mapped_column(Text)

@@ -113,3 +113,53 @@ def test_build_filter_round_trips_python_values() -> None:
     assert text == "sort=-acc&beam=low,high&acc>99&early=true&search=a%26b%20c"
     parsed = parse_filter(text)
     assert parsed.terms == ["beam=low,high", "acc>99", "early=true", "search=a&b c"]
+
+
+def test_queries_of_one_shape_bind_their_own_values(database, models) -> None:
+    """Statements are cached by shape: a later query of the same shape must not see an earlier one's values."""
+    assert {r["id"] for r in _all(database, "acc>=94")} == {models["a"][4], models["a"][5], models["b"][4], models["b"][5]}
+    assert {r["id"] for r in _all(database, "acc>=93")} == {m[i] for m in models.values() for i in (3, 4, 5)}
+    assert {r["id"] for r in _all(database, "beam=low&acc>92&sort=-acc")} == set(models["a"][3:6])
+    assert {r["id"] for r in _all(database, "beam=medium&acc>93&sort=-acc")} == set(models["b"][4:6])
+    # the same terms in another order, with the search term first
+    assert {r["id"] for r in _all(database, "acc>93&beam=low&sort=-acc")} == set(models["a"][4:6])
+    assert {r["id"] for r in _all(database, "search=b&params=1000,2000")} == set(models["b"][1:3])
+    assert {r["id"] for r in _all(database, "search=a&params=3000,4000")} == set(models["a"][3:5])
+
+
+def test_a_condition_run_without_its_values_fails_loudly(database, models) -> None:
+    """The filter's parameters carry no values of their own, so a caller that forgets to bind cannot reuse stale ones."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import StatementError
+
+    from a4nn.lineage.models import Architecture
+
+    query = parse_filter("acc>93")
+    statement = select(Architecture.id).where(*query.conditions)
+    with database.engine.connect() as connection:
+        assert len(connection.execute(statement, query.params).all()) == 4
+        with pytest.raises(StatementError, match="a0"):
+            connection.execute(statement).all()
+
+
+def test_beam_page_walks_the_covering_sort_index(database, recorder, monkeypatch) -> None:
+    """Revision 0002's (final_acc, id, search_id) index serves ``beam=...&acc>...&sort=-acc`` without a sort."""
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("query plans are SQLite's")
+    monkeypatch.setattr(filters, "SELECTIVE_ROWS", 2)
+    for beam in ("low", "high"):
+        search = recorder.start_search(f"s-{beam}", "nsga-net-macro",
+                                       recorder.register_dataset(f"d-{beam}", "xfel-sim", {"beam": beam}), None, {})
+        for i in range(5):
+            arch = recorder.start_architecture(search, index=i, generation=0)
+            recorder.finish_architecture(arch, final_acc=95.0 + i, epochs_trained=4)
+    query = parse_filter("beam=low&acc>96&sort=-acc&limit=2")
+    with database.engine.connect() as connection:
+        scope = filters._search_scope(connection, query)
+        assert scope.kind == "in-hidden"
+        bound = query.statement(scope).params(**query.bind(scope))
+        sql = str(bound.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(row[3]) for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        page = find_models(connection, query)
+    assert "ix_architectures_final_acc_id_search_id" in plan
+    assert [r["final_acc"] for r in page.items] == [99.0, 98.0] and {r["beam"] for r in page.items} == {"low"}
