@@ -21,6 +21,14 @@ Ray cluster.
   whose training raises is recorded as failed with its error; the search goes on.
   Ctrl-C cancels every task, marks the search ``interrupted`` and shuts down the Ray
   instance this evaluator started; unfinished networks are retrained on ``--resume``.
+* Threads: a Ray instance this evaluator starts gives every worker
+  ``OMP/MKL/OPENBLAS_NUM_THREADS = settings.num_threads``, and every task pins torch
+  to that many threads (:func:`~a4nn.search.ray_worker.pin_threads`); W slots on W
+  cores therefore never oversubscribe the CPU.
+* Profile: :attr:`RayEvaluator.timeline` keeps, per collected task, the driver's
+  submit/collect stamps and the worker's own timing (start, end, data loading, build,
+  training, waiting for verdicts); ``ray_start_seconds`` is the ``ray.init`` time.
+  ``benchmarks/scaling.py`` turns both into idle-slot and latency figures.
 """
 from __future__ import annotations
 
@@ -36,7 +44,7 @@ import ray
 from a4nn.errors import A4nnError
 from a4nn.lineage.recorder import Recorder
 from a4nn.search.evaluation import Candidate, CandidateResult, EpochMetrics, TrainSettings
-from a4nn.search.ray_worker import DataSpec, EpochController, FaultInjection, train_candidate
+from a4nn.search.ray_worker import DataSpec, EpochController, FaultInjection, thread_env, train_candidate
 from a4nn.search.supervision import EpochSupervisor, recorded_result
 
 log = logging.getLogger(__name__)
@@ -84,6 +92,7 @@ class _Running:
 
     candidate: Candidate
     submitted: float
+    submitted_at: float = 0.0  # time.time(), for the timeline
     supervisor: EpochSupervisor | None = None
     attempt: str | None = None
     attempts: int = 0
@@ -125,15 +134,22 @@ class RayEvaluator:
                                        "may write (workers would contend for its single write lock)")
             self.database_url = recorder.database.url.render_as_string(hide_password=False)
         self.owns_ray = False
+        self.ray_start_seconds = 0.0  # starting (or connecting to) Ray, reported apart from the search's time
         if not ray.is_initialized():
-            options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": False}
+            options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                                       "log_to_driver": False,
+                                       # OpenMP/MKL read these once, when torch loads: every worker gets them
+                                       "runtime_env": {"env_vars": thread_env(settings.num_threads)}}
             if address is None:
                 options["num_cpus"] = max(workers or 1, 1)
             options.update(ray_init or {})
+            mark = time.perf_counter()
             try:
                 ray.init(address=address, **options)
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise DistributedError(f"cannot start or reach Ray at {address or 'a new local instance'}: {exc}") from exc
+                where = address or "a new local instance"
+                raise DistributedError(f"cannot start or reach Ray at {where}: {exc}") from exc
+            self.ray_start_seconds = time.perf_counter() - mark
             self.owns_ray = True
         self.plan = plan_slots(workers, ray.cluster_resources(), slot)
         self._remote = _train_on_gpu if self.plan.kind == "gpu" else _train_on_cpu
@@ -145,6 +161,7 @@ class RayEvaluator:
         self.attempt_info: dict[int, dict] = {}    # architecture id -> device, GPU ids, pid of its last attempt
         self.dispatched: list[int] = []            # architecture ids in dispatch order (FIFO)
         self.max_inflight = 0
+        self.timeline: list[dict] = []             # one entry per collected task: driver and worker time stamps
         self.closed = False
         # the asynchronous core (also used by the overlapping NSGA loop)
         self._queue: deque[Candidate] = deque()
@@ -156,6 +173,11 @@ class RayEvaluator:
     @property
     def workers(self) -> int:
         return self.plan.slots
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Block until the controller actor runs (its process start is start-up cost, not search time)."""
+        if self.controller is not None:
+            ray.get(self.controller.next_events.remote(0.0), timeout=timeout)
 
     # ------------------------------------------------------------ async core
     def submit(self, candidates: Sequence[Candidate]) -> None:
@@ -176,7 +198,7 @@ class RayEvaluator:
             ref = self._remote.options(max_retries=self.max_retries, retry_exceptions=False).remote(
                 candidate, self.settings, self.data, str(self.run_dir), self.controller, self.database_url,
                 self.engine_factory if self.database_url else None, self.faults)
-            running = _Running(candidate, time.perf_counter())
+            running = _Running(candidate, time.perf_counter(), time.time())
             self._inflight[ref] = running
             self._by_architecture[candidate.architecture_id] = running
             self.dispatched.append(candidate.architecture_id)
@@ -223,11 +245,12 @@ class RayEvaluator:
             self._poll = None
         finished = [ref for ref in done if ref in self._inflight]
         if finished:
-            # a finished task's last report was answered, so it is already handled;
-            # drain anyway so that stale events of dead attempts never linger
-            if self._poll is not None:
-                self._handle_events(ray.get(self._poll))
-                self._poll = None
+            # Every epoch report of a finished task was answered, hence handled, so the
+            # outstanding long-poll is left running: waiting on it here would hold every
+            # other worker's verdict (and the next dispatch) for up to POLL_SECONDS.
+            # Events that arrive later for a finished candidate are released or ignored
+            # in _handle_events; those of a dead attempt carry lower sequence numbers than
+            # its retry's, so they are always handled first.
             for ref in finished:
                 self._finish(ref)
             self._dispatch()
@@ -284,8 +307,13 @@ class RayEvaluator:
         self._by_architecture.pop(running.candidate.architecture_id, None)
         elapsed = time.perf_counter() - running.submitted
         self._busy_seconds += elapsed
+        entry = {"architecture_id": running.candidate.architecture_id, "generation": running.candidate.generation,
+                 "index": running.candidate.index, "submitted": running.submitted_at, "collected": time.time(),
+                 "attempts": max(running.attempts, 1)}
+        self.timeline.append(entry)
         try:
             outcome = ray.get(ref)
+            entry.update(outcome.get("timing") or {})
         except (ray.exceptions.RayError, ray.exceptions.RayTaskError) as exc:  # retries exhausted, cancelled, ...
             self._ready.append(self._record_failure(running, f"{type(exc).__name__}: {str(exc).splitlines()[0]}",
                                                     elapsed))

@@ -66,7 +66,9 @@ class FaultInjection:
 
     ``action="exit"`` kills the worker process with ``os._exit`` the first time only
     (a marker file under the run folder remembers it), which Ray must retry;
-    ``action="raise"`` raises every time, which must be recorded as a failed network.
+    ``action="raise"`` raises every time, which must be recorded as a failed network;
+    ``action="hold"`` blocks (at most two minutes) until the file :meth:`release_path`
+    exists, so a test can order completions without relying on timing.
     """
 
     generation: int
@@ -79,11 +81,21 @@ class FaultInjection:
             return
         if self.action == "raise":
             raise RuntimeError(f"injected training failure at epoch {epoch}")
+        if self.action == "hold":
+            deadline = time.monotonic() + 120
+            while not self.release_path(run_dir, candidate.architecture_id).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return
         marker = Path(run_dir) / f".fault-arch-{candidate.architecture_id}-epoch-{epoch}"
         if not marker.exists():
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
             os._exit(17)
+
+    @staticmethod
+    def release_path(run_dir: Path | str, architecture_id: int) -> Path:
+        """The file that releases a ``hold`` fault of that architecture."""
+        return Path(run_dir) / f".release-arch-{architecture_id}"
 
 
 def select_device(requested: str) -> tuple[str, list]:
@@ -158,6 +170,34 @@ def _error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
 
 
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def thread_env(num_threads: int) -> dict[str, str]:
+    """The environment that pins OpenMP/MKL/OpenBLAS to ``num_threads`` (a Ray ``runtime_env``'s env_vars)."""
+    return {name: str(max(1, int(num_threads))) for name in THREAD_ENV}
+
+
+def pin_threads(num_threads: int) -> None:
+    """Pin this worker process to ``num_threads`` CPU threads, torch included.
+
+    The environment variables only reach the OpenMP/MKL runtimes if they are set
+    before torch is first imported in the process, so this runs at the top of every
+    task (torch is imported lazily here); ``torch.set_num_threads`` covers a process
+    that imported torch already. Inter-op threads can only be set once per process.
+    """
+    for name, value in thread_env(num_threads).items():
+        os.environ[name] = value
+    import torch
+
+    torch.set_num_threads(max(1, int(num_threads)))
+    if torch.get_num_interop_threads() != 1:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # already used in this process: leave it
+            pass
+
+
 def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, run_dir: str,
                     controller: Any = None, database_url: str | None = None,
                     engine_factory: Callable[[], Any] | None = None, faults: tuple[FaultInjection, ...] = ()) -> dict:
@@ -167,22 +207,51 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
     (direct writes, PostgreSQL) is given. Exceptions from training are caught and
     returned as ``error`` so that they are recorded, not retried; only a dying
     process is retried by Ray.
+
+    ``outcome["timing"]`` says where the task's time went: wall-clock stamps
+    (``time.time()``, comparable across the processes of one node) of the task's
+    start and end, and the seconds spent importing/pinning, loading data, building
+    the network, training and waiting for the driver's verdicts.
     """
+    entered = time.time()
+    clock = time.perf_counter()
+    pin_threads(settings.num_threads)
     import torch
 
-    from a4nn.search.network import build_network
     from a4nn.search.supervision import EpochSupervisor
-    from a4nn.search.trainer import train_network
+    from a4nn.search.trainer import build_model, train_network
 
-    torch.set_num_threads(max(1, settings.num_threads))
     device, gpu_ids = select_device(settings.device)
     settings = type(settings)(**{**settings.to_dict(), "device": device})
     attempt = uuid.uuid4().hex[:12]
     info = {"device": device, "gpu_ids": [str(g) for g in gpu_ids], "pid": os.getpid(),
-            "node": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None}
+            "node": ray.get_runtime_context().get_node_id() if ray.is_initialized() else None,
+            "torch_threads": torch.get_num_threads()}
     run_path = Path(run_dir)
     start = time.perf_counter()
-    outcome: dict[str, Any] = {"attempt": attempt, "info": info, "error": None, "checkpoint": None, "result": None}
+    timing: dict[str, Any] = {"started": entered, "setup_seconds": start - clock, "data_seconds": 0.0,
+                              "build_seconds": 0.0, "train_seconds": 0.0, "verdict_wait_seconds": 0.0,
+                              "pid": os.getpid()}
+    outcome: dict[str, Any] = {"attempt": attempt, "info": info, "error": None, "checkpoint": None, "result": None,
+                               "timing": timing}
+
+    def prepare():
+        mark = time.perf_counter()
+        data_split = resolve_data(data)
+        timing["data_seconds"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        # seeded from the search seed and the genome, as in-process training does: the same
+        # network trains to the same curve whichever worker (or how many) trains it
+        model = build_model(candidate.bits, settings, data_split)
+        timing["build_seconds"] = time.perf_counter() - mark
+        return data_split, model
+
+    def close(error: str | None) -> None:
+        timing["train_seconds"] = max(0.0, time.perf_counter() - start - timing["data_seconds"]
+                                      - timing["build_seconds"] - timing["verdict_wait_seconds"])
+        timing["ended"] = time.time()
+        outcome["error"] = error
+        outcome["wall_seconds"] = time.perf_counter() - start
 
     if database_url is not None:  # direct writes: this worker is a full supervisor
         from a4nn.lineage.database import Database
@@ -196,21 +265,22 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
                                          run_path, settings)
 
             def on_epoch_direct(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
+                mark = time.perf_counter()
                 stop = supervisor.on_epoch(metrics, model)
+                timing["verdict_wait_seconds"] += time.perf_counter() - mark
                 for fault in faults:
                     fault.trigger(candidate, metrics.epoch, run_path)
                 return stop
 
             error = None
             try:
-                data_split = resolve_data(data)
-                model = build_network(candidate.bits, n_nodes=settings.n_nodes, channels=settings.channels,
-                                      in_channels=data_split.in_channels, n_classes=data_split.n_classes)
+                data_split, model = prepare()
                 train_network(model, data_split, settings, on_epoch_direct)
             except Exception as exc:  # recorded as a failed network; the search goes on
                 error = _error_text(exc)
-            result = supervisor.finish(time.perf_counter() - start, error=error)
-            outcome.update(error=error, result=asdict(result))
+            close(error)
+            result = supervisor.finish(outcome["wall_seconds"], error=error)
+            outcome["result"] = asdict(result)
             return outcome
         finally:
             database.dispose()
@@ -220,8 +290,10 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
     pending: list[tuple | None] = [None]  # checkpoint saved after the last verdict, sent with the next report
 
     def on_epoch(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
+        mark = time.perf_counter()
         stop = bool(ray.get(controller.report.remote(candidate.architecture_id, attempt, asdict(metrics),
                                                      pending[0])))
+        timing["verdict_wait_seconds"] += time.perf_counter() - mark
         final = stop or metrics.epoch >= settings.epochs
         path = saver.save_checkpoint(model, metrics.epoch, final)
         pending[0] = (metrics.epoch, str(path)) if path is not None else None
@@ -229,13 +301,12 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
             fault.trigger(candidate, metrics.epoch, run_path)
         return stop
 
+    error = None
     try:
-        data_split = resolve_data(data)
-        model = build_network(candidate.bits, n_nodes=settings.n_nodes, channels=settings.channels,
-                              in_channels=data_split.in_channels, n_classes=data_split.n_classes)
+        data_split, model = prepare()
         train_network(model, data_split, settings, on_epoch)
     except Exception as exc:  # recorded as a failed network; the search goes on
-        outcome["error"] = _error_text(exc)
+        error = _error_text(exc)
     outcome["checkpoint"] = pending[0]
-    outcome["wall_seconds"] = time.perf_counter() - start
+    close(error)
     return outcome

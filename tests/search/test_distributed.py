@@ -108,6 +108,7 @@ def test_gpu_slots_stream_epochs_and_stop_decisions(ray_cluster, database: Datab
     for candidate, result in zip(candidates, results):
         info = evaluator.attempt_info[candidate.architecture_id]
         assert info["gpu_ids"] and info["device"] == "cpu"  # a logical GPU slot, trained on the CPU
+        assert info["torch_threads"] == 1  # pinned in the worker (settings.num_threads)
         # the driver's stop verdict at epoch 2 reached the worker before its third epoch
         assert result.status == "stopped" and result.terminated_early and result.epochs_trained == 2
         assert epochs_of(database, candidate.architecture_id) == [1.0, 2.0]
@@ -142,6 +143,63 @@ def test_killed_worker_is_retried_and_failures_are_recorded(ray_cluster, databas
     assert row.status == "failed" and "injected" in row.error
     with database.session() as session:  # checkpoints="final": one per finished network
         assert session.scalar(select(func.count()).select_from(Checkpoint)) == 2
+
+
+def test_results_are_collected_in_completion_order(ray_cluster, database: Database, recorder: Recorder,
+                                                  tiny_data: DataSpec, tmp_path: Path) -> None:
+    candidates = make_candidates(recorder, 2)
+    # the first one dispatched is held after its first epoch; the second fails at its first: it must come back
+    # first, and the held one only after it is released
+    evaluator = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=2, checkpoints="none"),
+                             workers=2, run_dir=tmp_path, slot="cpu",
+                             faults=[FaultInjection(0, 0, 1, action="hold"), FaultInjection(0, 1, 1, action="raise")])
+    try:
+        evaluator.submit(candidates)
+        assert evaluator.busy == 2 and evaluator.queued == 0
+        first: list = []
+        deadline = time.time() + 90
+        while not first and time.time() < deadline:
+            first = evaluator.collect(timeout=1.0)
+        assert [r.candidate.index for r in first] == [1] and first[0].status == "failed"
+        assert evaluator.busy == 1 and evaluator.pending == 1
+        FaultInjection.release_path(tmp_path, candidates[0].architecture_id).touch()
+        (second,) = evaluator.collect()
+    finally:
+        evaluator.close()
+    assert second.candidate.index == 0 and second.status == "completed" and second.epochs_trained == 2
+    assert [entry["index"] for entry in evaluator.timeline] == [1, 0]
+
+
+def test_worker_killed_from_outside_is_retried(ray_cluster, database: Database, recorder: Recorder,
+                                               tiny_data: DataSpec, tmp_path: Path) -> None:
+    """SIGKILL of the worker process mid-training (not the task's own os._exit): Ray retries, no duplicates."""
+    import os
+    import signal
+
+    (candidate,) = make_candidates(recorder, 1)
+    evaluator = RayEvaluator(recorder, lambda: None, tiny_data, tiny_settings(epochs=6, checkpoints="none"),
+                             workers=1, run_dir=tmp_path, slot="cpu")
+    killed: list[int] = []
+
+    def kill_after_first_epoch() -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            info = evaluator.attempt_info.get(candidate.architecture_id)
+            if info and epochs_of(database, candidate.architecture_id):
+                os.kill(info["pid"], signal.SIGKILL)
+                killed.append(info["pid"])
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=kill_after_first_epoch, daemon=True).start()
+    try:
+        (result,) = evaluator.evaluate([candidate])
+    finally:
+        evaluator.close()
+    assert killed and evaluator.retries == 1
+    assert evaluator.attempt_info[candidate.architecture_id]["pid"] != killed[0]  # the retry ran elsewhere
+    assert result.status == "completed" and result.epochs_trained == 6
+    assert epochs_of(database, candidate.architecture_id) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
 
 
 def test_retries_exhausted_is_a_failed_network(ray_cluster, database: Database, recorder: Recorder,
@@ -248,3 +306,146 @@ def test_overlapping_generations_train_every_asked_network(ray_cluster, database
         assert sorted((a.generation, a.index) for a in rows) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
         assert all(a.status == "completed" for a in rows)
     assert (tmp_path / "nsga_state.pkl").exists()
+
+
+def test_cli_search_on_ray_trains_the_same_networks_as_in_process(ray_cluster, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``search --workers 2`` goes through the RayEvaluator and, seeded alike, finds what ``--workers 1`` finds."""
+    from click.testing import CliRunner
+
+    from a4nn.cli.main import cli
+
+    monkeypatch.setenv("A4NN_DATA_DIR", str(tmp_path / "data"))
+    tiny = ["--pop", "3", "--offspring", "2", "--generations", "2", "--epochs", "2", "--image-size", "16",
+            "--n-images", "40", "--channels", "4", "--batch-size", "16", "--engine", "none", "--checkpoints", "none",
+            "--beam", "high", "--quiet"]
+    found = {}
+    for workers in (1, 2):
+        url = f"sqlite:///{tmp_path / f'w{workers}.db'}"
+        result = CliRunner().invoke(cli, ["search", *tiny, "--workers", str(workers), "--db", url, "--run-dir",
+                                          str(tmp_path / f"runs{workers}"), "--name", "same"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        database = Database.open(url)
+        try:
+            with database.session() as session:
+                assert session.scalars(select(Search.status)).one() == "completed"
+                # the validation losses per epoch pin down the weight initialisation, not just the genomes
+                losses = {}
+                for epoch in session.scalars(select(Epoch).order_by(Epoch.architecture_id, Epoch.epoch)):
+                    losses.setdefault(epoch.architecture_id, []).append(round(epoch.val_loss, 6))
+                found[workers] = sorted((a.generation, a.index, a.genome_id, a.status, a.final_acc, a.epochs_trained,
+                                         tuple(losses[a.id])) for a in session.scalars(select(Architecture)))
+        finally:
+            database.dispose()
+    assert ray.is_initialized()  # the CLI did not shut down a Ray instance it did not start
+    assert len(found[2]) >= 4 and all(row[3] == "completed" for row in found[2])
+    assert found[2] == found[1]
+
+
+def test_cli_search_joins_an_existing_ray_cluster(ray_cluster, tmp_path: Path) -> None:
+    """``search --ray-address`` from another process: the search runs on that cluster, which outlives it."""
+    import os
+    import subprocess
+    import sys
+
+    address = ray.get_runtime_context().gcs_address  # the session's cluster, as any other driver would see it
+    url = f"sqlite:///{tmp_path / 'cluster.db'}"
+    env = {**os.environ, "A4NN_DATA_DIR": str(tmp_path / "data"), "RAY_USAGE_STATS_ENABLED": "0"}
+    command = [sys.executable, "-m", "a4nn.cli.main", "search", "--pop", "2", "--offspring", "1", "--generations",
+               "2", "--epochs", "2", "--image-size", "16", "--n-images", "40", "--channels", "4", "--batch-size",
+               "16", "--engine", "none", "--checkpoints", "final", "--beam", "high", "--quiet",
+               "--ray-address", address, "--workers", "2", "--db", url, "--run-dir", str(tmp_path / "runs")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    database = Database.open(url)
+    try:
+        with database.session() as session:
+            search = session.scalars(select(Search)).one()
+            assert search.status == "completed" and search.config["ray_address"] == address
+            rows = session.scalars(select(Architecture)).all()
+            assert len(rows) >= 2 and all(a.status == "completed" and a.epochs_trained == 2 for a in rows)
+            assert session.scalar(select(func.count()).select_from(Checkpoint)) == len(rows)  # recorded by the driver
+    finally:
+        database.dispose()
+    assert ray.is_initialized() and ray.cluster_resources().get("GPU") == 2  # the cluster is still up
+
+
+def _ray_processes_of(driver_pid: int) -> list[int]:
+    """Processes of the Ray instance a driver started (its session folder name ends with the driver's pid)."""
+    import os
+    import re
+
+    pattern = re.compile(rf"session_[0-9_-]+_{driver_pid}(?![0-9])")
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    if pattern.search(handle.read().decode(errors="replace")):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_ctrl_c_on_the_cli_shuts_its_ray_down_and_the_search_resumes(ray_cluster, tmp_path: Path) -> None:
+    """SIGINT to ``search --workers 2`` (a Ray instance of its own): exit 130, no Ray process left, resumable."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'int.db'}"
+    env = {**os.environ, "A4NN_DATA_DIR": str(tmp_path / "data"), "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    tiny = ["--pop", "3", "--offspring", "2", "--generations", "2", "--epochs", "100", "--image-size", "16",
+            "--n-images", "40", "--channels", "4", "--batch-size", "16", "--engine", "none", "--checkpoints", "none",
+            "--beam", "high", "--quiet", "--db", url]
+    child = subprocess.Popen([sys.executable, "-m", "a4nn.cli.main", "search", *tiny, "--workers", "2",
+                              "--run-dir", str(tmp_path / "runs")], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        trained_some = False
+        while time.time() < deadline and child.poll() is None and not trained_some:
+            time.sleep(0.2)
+            if (tmp_path / "int.db").exists():
+                try:
+                    database = Database.open(url)
+                    with database.session() as session:
+                        trained_some = bool(session.scalar(select(func.count()).select_from(Epoch)))
+                    database.dispose()
+                except Exception:  # schema not created yet
+                    pass
+        assert trained_some and child.poll() is None, "the search ended before it could be interrupted"
+        assert _ray_processes_of(child.pid)  # it started a Ray instance of its own
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 130, out[-2000:] + err[-4000:]
+    assert "--resume" in err
+    deadline = time.time() + 30  # ray.shutdown stops its daemons and workers
+    while time.time() < deadline and _ray_processes_of(child.pid):
+        time.sleep(0.5)
+    assert not _ray_processes_of(child.pid)
+    database = Database.open(url)
+    try:
+        with database.session() as session:
+            search = session.scalars(select(Search)).one()
+            assert search.status == "interrupted"
+            unfinished = session.scalar(select(func.count()).select_from(Architecture)
+                                        .where(Architecture.status.not_in(("completed", "stopped", "failed"))))
+            assert unfinished >= 1
+        again = subprocess.run([sys.executable, "-m", "a4nn.cli.main", "search", "--resume", str(search.id), "--db",
+                                url, "--workers", "2"], env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-4000:]
+        with database.session() as session:
+            assert session.scalars(select(Search.status)).one() == "completed"
+            rows = session.scalars(select(Architecture)).all()
+            assert len(rows) >= 4 and all(a.status == "completed" and a.epochs_trained == 100 for a in rows)
+            assert session.scalar(select(func.count()).select_from(Epoch)) == 100 * len(rows)  # no duplicates
+    finally:
+        database.dispose()
