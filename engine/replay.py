@@ -5,6 +5,10 @@ pool over curves gives near-linear speed-up without vectorizing scipy's optimize
 With a population prior (:class:`~a4nn.engine.prior.CurvePrior`) the curves are no
 longer independent, since each complete one teaches the prior used for the next, so
 they are replayed in recorded order in one process, as a search would have met them.
+The prior also holds the population's fitness for the default's contender rule: a
+network's engine records its fitness when it stops, and :meth:`PredictionEngine.complete`
+records the last value of a network that ran to the end, so curve ``i`` is decided on
+curves ``0 .. i-1`` only (no look-ahead; tests/engine/test_engine_contender.py checks it).
 """
 from __future__ import annotations
 
