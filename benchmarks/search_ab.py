@@ -22,10 +22,25 @@ Method (why it is fair)
 
 Target (issue 5): >= 35 % fewer epochs with hypervolume within 2 % of standalone.
 Run: ``python benchmarks/search_ab.py [--beams low medium high] [--pop 8 --generations 3 ...]``.
+
+The standalone run does not depend on the engine, so ``--standalone-cache DIR`` keeps
+it (``DIR/<beam>-none-<settings hash>.db`` plus its wall time) and later runs with the
+same settings reuse it; ``--only-standalone`` just fills that cache. One beam per
+command then fits in a few minutes (``--merge`` collects the beams in one file)::
+
+    python benchmarks/search_ab.py --beams low --only-standalone --standalone-cache /tmp/ab
+    python benchmarks/search_ab.py --beams low --standalone-cache /tmp/ab --merge   # then medium, high
+
+A cached run is only as good as the code that made it: the determinism check below
+compares every genome both runs trained to the end, so a stale cache shows up as
+mismatches. Each engine run also records the engine settings stored for the search,
+a hash of the ``engine/`` sources (plus whether they had uncommitted changes) and the
+rule that stopped each network.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import tempfile
@@ -59,24 +74,121 @@ def non_dominated(acc: np.ndarray, flops: np.ndarray) -> np.ndarray:
     return np.asarray(keep, dtype=int)
 
 
+#: settings that do not change what a search trains (left out of cache keys and merge checks)
+NOT_SEARCH_SETTINGS = ("beams", "merge", "jobs", "standalone_cache", "only_standalone", "result_name", "retrain")
+
+
+def standalone_key(beam: str, args: argparse.Namespace) -> str:
+    """Cache key of a standalone run: every setting that changes its trainings (engine knobs do not)."""
+    keep = {k: v for k, v in vars(args).items()
+            if k not in NOT_SEARCH_SETTINGS and k not in ("engine", "r", "prior_curves")}
+    return hashlib.sha256(json.dumps({"beam": beam, **keep}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cached_standalone(beam: str, args: argparse.Namespace, folder: Path) -> dict:
+    """The standalone run of ``beam``: read back from ``--standalone-cache`` or run (and cached there)."""
+    if not args.standalone_cache:
+        return run_search(beam, "none", args, folder)
+    cache = Path(args.standalone_cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    stem = f"{beam}-none-{standalone_key(beam, args)}"
+    db, meta = cache / f"{stem}.db", cache / f"{stem}.json"
+    if db.exists() and meta.exists():
+        print(f"[{beam}] standalone read back from {db}", flush=True)
+        return {**read_search(f"sqlite:///{db}"), "wall_seconds": json.loads(meta.read_text())["wall_seconds"],
+                "cached": str(db)}
+    run = run_search(beam, "none", args, folder)
+    copy_sqlite(folder / f"{beam}-none.db", db)
+    meta.write_text(json.dumps({"wall_seconds": run["wall_seconds"], "settings": vars(args), "beam": beam}))
+    return run
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database with the backup API (a plain file copy would miss the WAL's pages)."""
+    import sqlite3
+
+    partial = target.with_suffix(".partial")
+    with sqlite3.connect(source) as src, sqlite3.connect(partial) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    partial.replace(target)
+
+
+def read_search(url: str) -> dict:
+    database = Database.open(url)
+    frame = architectures_frame(database)
+    database.dispose()
+    frame = frame[frame.status != "failed"].copy()
+    return {"frame": frame, "epochs": float(frame.epochs_trained.sum()), "networks": int(len(frame)),
+            "stopped_early": int(frame.terminated_early.sum())}
+
+
 def run_search(beam: str, engine: str, args: argparse.Namespace, folder: Path) -> dict:
     url = f"sqlite:///{folder / f'{beam}-{engine}.db'}"
     command = ["search", "--db", url, "--beam", beam, "--engine", engine, "--seed", str(args.seed),
                "--pop", str(args.pop), "--offspring", str(args.offspring), "--generations", str(args.generations),
                "--epochs", str(args.epochs), "--n-images", str(args.n_images), "--image-size", str(args.image_size),
                "--channels", str(args.channels), "--checkpoints", "none", "--run-dir", str(folder / "runs"),
-               "--name", f"ab-{beam}-{engine}", "--quiet"]
+               "--name", f"ab-{beam}-{engine}", "--r", str(args.r), "--prior-curves", str(args.prior_curves),
+               "--quiet"]
     start = time.perf_counter()
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     wall = time.perf_counter() - start
     if result.exit_code != 0:
         raise RuntimeError(result.output)
+    run = {**read_search(url), "wall_seconds": wall}
+    if engine != "none":
+        run.update(engine_record(url, args))
+    return run
+
+
+def engine_record(url: str, args: argparse.Namespace) -> dict:
+    """What decided: the stored engine settings, the engine code's version, and why each network stopped.
+
+    The stop rule is read from the last prediction of a stopped network: ``prior`` when
+    the population prior decided, else never-learns when every epoch stayed inside the
+    chance band, else plateau (the engine does not store its reason text).
+    """
+    import subprocess
+
+    from sqlalchemy import select
+
+    from a4nn.lineage.models import Architecture, EngineConfig, Epoch, Prediction, Search
+
     database = Database.open(url)
-    frame = architectures_frame(database)
+    stopped_by: dict[str, int] = {}
+    with database.session() as session:
+        search = session.scalars(select(Search)).one()
+        config = session.get(EngineConfig, search.engine_config_id)
+        settings = {"function": config.function, "c_min": config.c_min, "e_pred": config.e_pred, "n": config.n,
+                    "r": config.r, "extra": config.extra}
+        chance = (config.extra or {}).get("chance_level"), (config.extra or {}).get("chance_tolerance")
+        for row in session.scalars(select(Architecture).where(Architecture.terminated_early.is_(True))):
+            last = session.scalars(select(Prediction.function).where(Prediction.architecture_id == row.id)
+                                   .order_by(Prediction.epoch.desc())).first()
+            values = session.scalars(select(Epoch.val_acc).where(Epoch.architecture_id == row.id)).all()
+            if last == "prior":
+                rule = "prior"
+            elif chance[0] is not None and all(abs(v - chance[0]) <= chance[1] for v in values):
+                rule = "never-learns"
+            else:
+                rule = "plateau or other"
+            stopped_by[rule] = stopped_by.get(rule, 0) + 1
     database.dispose()
-    frame = frame[frame.status != "failed"].copy()
-    return {"frame": frame, "wall_seconds": wall, "epochs": float(frame.epochs_trained.sum()),
-            "networks": int(len(frame)), "stopped_early": int(frame.terminated_early.sum())}
+    root = Path(__file__).resolve().parents[1]
+    sources = sorted((root / "engine").glob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+    try:
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "engine"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%h", "--", "engine"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        status, commit = "", ""
+    version = {"engine_sources_sha256": digest, "last_engine_commit": commit or None,
+               "uncommitted_engine_changes": bool(status)}
+    return {"engine_settings": settings, "engine_version": version, "stopped_by": stopped_by}
 
 
 def warm_up(settings: TrainSettings, args: argparse.Namespace) -> None:
@@ -105,11 +217,28 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=quick["image_size"])
     parser.add_argument("--channels", type=int, default=quick["channels"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--r", type=float, default=quick["r"], help="engine convergence radius (points)")
+    parser.add_argument("--prior-curves", type=int, default=quick["prior_curves"],
+                        help="complete curves the a4nn engine's population prior needs before it may stop")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="beams run in parallel processes (one CPU thread each); 1 on a 2-core machine")
+    parser.add_argument("--result-name", default="search_ab", help="benchmarks/results/<name>.json")
+    parser.add_argument("--standalone-cache", default=None,
+                        help="folder keeping standalone runs for reuse by runs with the same settings")
+    parser.add_argument("--only-standalone", action="store_true",
+                        help="only run (and cache) the standalone searches; needs --standalone-cache")
     parser.add_argument("--merge", action="store_true",
                         help="keep other beams' results from an existing search_ab.json made with the same settings")
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
                         help="do not retrain stopped front networks missing from the standalone run")
     args = parser.parse_args()
+    if args.only_standalone and not args.standalone_cache:
+        parser.error("--only-standalone needs --standalone-cache")
+    if args.jobs > 1 and len(args.beams) > 1:
+        results = run_beams_in_parallel(args)
+        if args.only_standalone:
+            return None
+        return write_summary({**previous_results(args), **results} if args.merge else results, args)
     torch.set_num_threads(1)
     settings = TrainSettings(epochs=args.epochs, batch_size=quick["batch_size"], channels=args.channels,
                              n_nodes=quick["n_nodes"], seed=args.seed, checkpoints="none")
@@ -123,23 +252,67 @@ def main() -> None:
         for beam in args.beams:
             # simulate (and cache) the data first, so neither timed run pays for it
             load_dataset("xfel-sim", beam=beam, n_images=args.n_images, image_size=args.image_size, seed=args.seed)
+            if args.only_standalone:
+                print(f"[{beam}] standalone ...", flush=True)
+                cached_standalone(beam, args, folder)
+                continue
             print(f"[{beam}] engine {args.engine} ...", flush=True)
             engine = run_search(beam, args.engine, args, folder)
             print(f"[{beam}] standalone ...", flush=True)
-            standalone = run_search(beam, "none", args, folder)
+            standalone = cached_standalone(beam, args, folder)
             results[beam] = compare(beam, engine, standalone, args, settings)
             r = results[beam]
             print(f"[{beam}] epochs {r['engine']['epochs']:.0f} vs {r['standalone']['epochs']:.0f} "
                   f"({100 * r['epochs_saved']:.1f}% fewer); wall {r['engine']['wall_seconds']:.0f}s vs "
                   f"{r['standalone']['wall_seconds']:.0f}s; HV ratio {r['hypervolume_ratio']:.4f}", flush=True)
+    if args.only_standalone:
+        return
     if args.merge:
         results = {**previous_results(args), **results}
+    write_summary(results, args)
+
+
+def run_beams_in_parallel(args: argparse.Namespace) -> dict:
+    """Each beam in its own process (this script with ``--beams B``); their results merged."""
+    import subprocess
+
+    from _common import RESULTS_DIR
+
+    procs = {}
+    for beam in args.beams:
+        command = [sys.executable, __file__, "--beams", beam, "--jobs", "1", "--result-name",
+                   f"{args.result_name}-{beam}"]
+        for key in ("engine", "pop", "offspring", "generations", "epochs", "n_images", "image_size", "channels",
+                    "seed", "r", "prior_curves"):
+            command += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+        if not args.retrain:
+            command.append("--no-retrain")
+        if args.standalone_cache:
+            command += ["--standalone-cache", str(args.standalone_cache)]
+        if args.only_standalone:
+            command.append("--only-standalone")
+        procs[beam] = subprocess.Popen(command)
+    results = {}
+    for beam, process in procs.items():
+        if process.wait() != 0:
+            raise SystemExit(f"the {beam} beam run failed (exit {process.returncode})")
+        if args.only_standalone:
+            continue
+        part = RESULTS_DIR / f"{args.result_name}-{beam}.json"
+        results[beam] = json.loads(part.read_text())["results"][beam]
+        part.unlink()
+    return results
+
+
+def write_summary(results: dict, args: argparse.Namespace) -> None:
+    """Summary over beams, written to ``benchmarks/results/<result-name>.json``."""
     saved = [r["epochs_saved"] for r in results.values()]
     ratios = [r["hypervolume_ratio"] for r in results.values() if r["hypervolume_ratio"] is not None]
     summary = {"mean_epochs_saved": float(np.mean(saved)), "min_hypervolume_ratio": float(min(ratios)) if ratios else None,
                "meets_epochs_target": all(s >= 0.35 for s in saved),
                "meets_hypervolume_target": all(abs(1 - h) <= 0.02 or h > 1 for h in ratios)}
-    path = write_result("search_ab", {"settings": vars(args), "engine": args.engine, "results": results,
+    settings = {**vars(args), "beams": list(results)}  # with --merge: every beam in the file, not just this run's
+    path = write_result(args.result_name, {"settings": settings, "engine": args.engine, "results": results,
                                       "summary": summary,
                                       "target": {"epochs_saved": 0.35, "hypervolume_within": 0.02},
                                       "method": __doc__.split("Method (why it is fair)")[1].split("Target")[0].strip()})
@@ -151,11 +324,11 @@ def previous_results(args: argparse.Namespace) -> dict:
     """Per-beam results of an earlier run with identical settings (other than the beams)."""
     from _common import RESULTS_DIR
 
-    path = RESULTS_DIR / "search_ab.json"
+    path = RESULTS_DIR / f"{args.result_name}.json"
     if not path.exists():
         return {}
     old = json.loads(path.read_text())
-    same = lambda settings: {k: v for k, v in settings.items() if k not in ("beams", "merge")}
+    same = lambda settings: {k: v for k, v in settings.items() if k not in NOT_SEARCH_SETTINGS}
     return old.get("results", {}) if same(old.get("settings", {})) == same(vars(args)) else {}
 
 
@@ -198,7 +371,8 @@ def compare(beam: str, engine: dict, standalone: dict, args: argparse.Namespace,
     hv_engine = float(HV(ref_point=reference)(engine_points)) if len(engine_points) else 0.0
     hv_standalone = float(HV(ref_point=reference)(standalone_points))
     seen_points = np.column_stack([100 - front.fitness.to_numpy(float), front.flops.to_numpy(float)])
-    describe = lambda run: {k: run[k] for k in ("epochs", "wall_seconds", "networks", "stopped_early")}
+    describe = lambda run: {k: run[k] for k in ("epochs", "wall_seconds", "networks", "stopped_early", "cached",
+                                                "engine_settings", "engine_version", "stopped_by") if k in run}
     return {
         "engine": {**describe(engine), "front": [{"id": int(r.id), "bits": r.genome_bits, "flops": float(r.flops),
                                                  "fitness_seen": float(r.fitness), "true_acc": float(a),

@@ -9,12 +9,45 @@ one would have.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Iterable, Sequence
 
 from a4nn.engine.prior import CurvePrior
 
 #: complete curves the prior needs before it may stop a network (engine default: 10)
 DEFAULT_PRIOR_CURVES = 10
+#: the engine's c_min (points before the first fit); the never-learns guard is c_min + n epochs
+ENGINE_C_MIN = 3
+
+
+def search_knobs(epochs: int, n_val: int | None = None) -> dict[str, Any]:
+    """Engine knobs that follow from a search's epoch budget and validation-set size.
+
+    Measured on the quick preset's standalone curves (simulated XFEL, 120 validation
+    images, 20 epochs):
+
+    * ``n``: the a4nn engine drops a network at chance level after ``c_min + n`` epochs
+      there, and its population prior starts then. Networks routinely sit at exactly
+      50 % for 5-8 epochs before they learn (one reached 84 % after 7 such epochs, and
+      the engine's 6-epoch guard dropped it), so the guard is half the budget (``n`` never
+      below the engine's 3).
+    * ``plateau_r``: validation accuracy moves in steps of one image, ``100 / n_val``
+      points (0.83 on 120 images). With the engine's 0.25 a plateau needs ``plateau_n``
+      *identical* values, which a converged network on a small validation set rarely
+      gives; the radius is one step, so values within one image of their median count.
+    * ``prior_tolerance``: the prior is trusted when its held-out error is at most this
+      many points; the engine's 0.8 is less than one image here, which no regression
+      reaches before the last epoch. Two steps, never below the engine's 0.8.
+
+    On a large validation set (the paper preset: 400 images, 0.25-point steps) the two
+    radii are the engine's own defaults.
+    """
+    knobs: dict[str, Any] = {"n": max(3, epochs // 2 - ENGINE_C_MIN)}
+    if n_val:
+        step = 100.0 / n_val
+        knobs["plateau_r"] = max(0.25, step * (1 + 1e-9))  # a value exactly one step away counts
+        knobs["prior_tolerance"] = max(0.8, 2 * step)
+    return knobs
 
 
 class EngineFactory:
@@ -28,8 +61,9 @@ class EngineFactory:
     """
 
     def __init__(self, strategy: str, epochs: int, r: float, chance_band: tuple[float, float] | None = None,
-                 prior_curves: int = DEFAULT_PRIOR_CURVES):
+                 prior_curves: int = DEFAULT_PRIOR_CURVES, n_val: int | None = None):
         self.strategy, self.epochs, self.r, self.chance_band = strategy, epochs, r, chance_band
+        self.n_val = n_val
         self.prior = CurvePrior(length=epochs, min_curves=prior_curves) if strategy == "a4nn" else None
 
     def __call__(self) -> Any:
@@ -43,6 +77,9 @@ class EngineFactory:
             extra = {"chance_level": (low + high) / 2, "chance_tolerance": (high - low) / 2 + 2.0}
         if self.prior is not None:
             extra["prior"] = self.prior
+        if self.strategy == "a4nn":
+            accepted = inspect.signature(PredictionEngine).parameters
+            extra.update({k: v for k, v in search_knobs(self.epochs, self.n_val).items() if k in accepted})
         return PredictionEngine(strategy=self.strategy, e_pred=self.epochs, r=self.r, **extra)
 
     def teach(self, curves: Iterable[Sequence[float]]) -> int:

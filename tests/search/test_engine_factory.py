@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_supervision import make_candidate, metrics
 
-from a4nn.search.engine_factory import EngineFactory, chance_band, prior_curves_from_database
+from a4nn.engine import PredictionEngine
+from a4nn.engine.prior import CurvePrior
+from a4nn.search.engine_factory import EngineFactory, chance_band, prior_curves_from_database, search_knobs
 from a4nn.search.evaluation import TrainSettings
 from a4nn.search.supervision import EpochSupervisor
 from _tiny import tiny_split
@@ -67,3 +70,34 @@ def test_chance_band_of_an_unbalanced_split() -> None:
     assert chance_band(data) == (43.75, 56.25)
     engine = EngineFactory("a4nn", epochs=6, r=0.5, chance_band=chance_band(data))()
     assert engine.chance_level == 50.0 and engine.chance_tolerance == 8.25
+
+
+def test_search_knobs_follow_the_budget_and_the_validation_set() -> None:
+    quick = search_knobs(20, n_val=120)
+    assert quick["n"] == 7  # never-learns after c_min + n = 10 epochs, half the budget
+    assert quick["plateau_r"] == pytest.approx(100 / 120) and quick["prior_tolerance"] == pytest.approx(200 / 120)
+    paper = search_knobs(25, n_val=400)  # a large validation set keeps the engine's own radii
+    assert paper == {"n": 9, "plateau_r": pytest.approx(0.25), "prior_tolerance": 0.8}
+    assert search_knobs(6) == {"n": 3}  # never below the engine's n; no validation size, no radii
+
+
+def test_factory_engines_carry_the_search_knobs_and_record_them() -> None:
+    engine = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120)()
+    assert engine.n == 7 and engine.plateau_r == pytest.approx(100 / 120)
+    extra = engine.settings()["extra"]
+    assert extra["plateau_r"] == pytest.approx(100 / 120) and engine.settings()["n"] == 7
+    penguin = EngineFactory("penguin", epochs=20, r=1.0, n_val=120)()
+    assert penguin.n == 3 and penguin.plateau_r == 0.25  # the faithful PENGUIN rule is left alone
+
+
+def test_a_network_at_chance_for_a_third_of_the_budget_is_not_dropped() -> None:
+    # as on the simulated XFEL data: 7 epochs at exactly 50 %, then it learns
+    curve = [50.0] * 7 + [62.0, 70.0, 76.0, 79.0, 80.0]
+    default = PredictionEngine(strategy="a4nn", e_pred=20, r=1.0, prior=CurvePrior(length=20, min_curves=6))
+    stopped_at = next((t for t, v in enumerate(curve, 1) if default.observe(t, v).stop), None)
+    assert stopped_at == 6  # the engine's own guard (c_min + n = 6) would drop it
+    engine = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120)()
+    assert not any(engine.observe(t, v).stop for t, v in enumerate(curve, 1))
+    never = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120)()
+    decisions = [never.observe(t, 50.0) for t in range(1, 11)]
+    assert not any(d.stop for d in decisions[:9]) and decisions[9].stop  # 10 epochs at chance: dropped

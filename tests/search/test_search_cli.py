@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from a4nn.cli.main import cli, main
 from a4nn.cli.search import pareto_front
 from a4nn.lineage.database import Database
-from a4nn.lineage.models import Architecture, Checkpoint, Epoch, GenomeParent, Prediction, Search
+from a4nn.lineage.models import (Architecture, Checkpoint, Dataset, EngineConfig, Epoch, GenomeParent, Prediction,
+                                 Search)
 
 TINY = ["--pop", "3", "--offspring", "3", "--generations", "2", "--epochs", "4", "--image-size", "16",
         "--n-images", "60", "--channels", "4", "--batch-size", "16", "--quiet"]
@@ -34,6 +35,10 @@ def test_quick_search_records_the_whole_trail(tmp_path: Path) -> None:
     with database.session() as session:
         search = session.scalars(select(Search)).one()
         assert search.status == "completed" and search.engine_config_id is not None
+        # the engine's plateau radius is one validation image of this data set (see engine_factory.search_knobs)
+        n_val = session.get(Dataset, search.dataset_id).attributes["n_val"]
+        config = session.get(EngineConfig, search.engine_config_id)
+        assert config.extra["plateau_r"] == pytest.approx(100 / n_val) and config.n == 3  # 4 epochs: n stays 3
         assert search.config["state_path"].endswith("nsga_state.pkl") and Path(search.config["state_path"]).exists()
         architectures = session.scalars(select(Architecture)).all()
         assert len(architectures) == summary["networks"] <= 6
