@@ -4,8 +4,9 @@ The default ``a4nn`` strategy learns from the networks of the same search that t
 to the end (:class:`~a4nn.engine.prior.CurvePrior`): the factory owns that prior, hands
 it to every engine it makes, and the supervisor reports each complete curve back with
 ``engine.complete()``. On ``--resume`` the prior is refilled from the database
-(:func:`prior_curves_from_database`), so a resumed search decides as the uninterrupted
-one would have.
+(:func:`prior_curves_from_database`, and the fitness of the networks the engine
+stopped, :func:`stopped_fitness_from_database`, which the contender rule ranks
+against), so a resumed search decides as the uninterrupted one would have.
 """
 from __future__ import annotations
 
@@ -82,11 +83,18 @@ class EngineFactory:
             extra.update({k: v for k, v in search_knobs(self.epochs, self.n_val).items() if k in accepted})
         return PredictionEngine(strategy=self.strategy, e_pred=self.epochs, r=self.r, **extra)
 
-    def teach(self, curves: Iterable[Sequence[float]]) -> int:
-        """Give the prior complete curves recorded earlier (resume); returns how many it took."""
+    def teach(self, curves: Iterable[Sequence[float]], stopped_fitness: Iterable[float] = ()) -> int:
+        """Give the prior what an earlier run of the search knew (resume); returns how many curves it took.
+
+        ``curves``: the complete curves; ``stopped_fitness``: the fitness of the networks
+        the engine stopped early (the population the contender rule ranks a network in).
+        """
         if self.prior is None:
             return 0
-        return sum(bool(self.prior.add_curve(curve)) for curve in curves)
+        taken = sum(bool(self.prior.add_curve(curve)) for curve in curves)
+        for fitness in stopped_fitness:
+            self.prior.add_fitness(fitness)
+        return taken
 
 
 def chance_band(data: Any) -> tuple[float, float] | None:
@@ -116,3 +124,15 @@ def prior_curves_from_database(database: Any, search_id: int, epochs: int) -> li
                                      .order_by(Epoch.epoch)).all()
             curves.append([float("nan") if v is None else float(v) for v in values])
     return curves
+
+
+def stopped_fitness_from_database(database: Any, search_id: int) -> list[float]:
+    """The fitness the NAS saw for the search's networks the engine stopped early, in training order."""
+    from sqlalchemy import select
+
+    from a4nn.lineage.models import Architecture
+
+    with database.session() as session:
+        return [float(v) for v in session.scalars(select(Architecture.fitness).where(
+            Architecture.search_id == search_id, Architecture.terminated_early.is_(True),
+            Architecture.fitness.is_not(None)).order_by(Architecture.id)).all()]

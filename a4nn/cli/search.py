@@ -139,7 +139,7 @@ def search(ctx: click.Context, db_url: str, resume_id: int | None, name: str | N
         options = _options_from_cli(ctx, params)
 
     from a4nn.search.engine_factory import (DEFAULT_PRIOR_CURVES, EngineFactory, chance_band,
-                                            prior_curves_from_database)
+                                            prior_curves_from_database, stopped_fitness_from_database)
 
     data = _load_data(options, quiet)
     engine_factory = EngineFactory(options["engine"], options["epochs"], options["r"], chance_band(data),
@@ -172,7 +172,8 @@ def search(ctx: click.Context, db_url: str, resume_id: int | None, name: str | N
         search_id = resume_id
         recorder.set_search_status(search_id, "running")
         # the population prior learns from the complete curves recorded before the interruption
-        engine_factory.teach(prior_curves_from_database(database, search_id, options["epochs"]))
+        engine_factory.teach(prior_curves_from_database(database, search_id, options["epochs"]),
+                             stopped_fitness_from_database(database, search_id))
     folder = Path(options["run_dir"])
     _run(recorder, database, db_url, search_id, options, data, engine_factory, folder, quiet)
     recorder.finish_search(search_id)

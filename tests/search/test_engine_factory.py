@@ -8,7 +8,8 @@ from test_supervision import make_candidate, metrics
 
 from a4nn.engine import PredictionEngine
 from a4nn.engine.prior import CurvePrior
-from a4nn.search.engine_factory import EngineFactory, chance_band, prior_curves_from_database, search_knobs
+from a4nn.search.engine_factory import (EngineFactory, chance_band, prior_curves_from_database, search_knobs,
+                                        stopped_fitness_from_database)
 from a4nn.search.evaluation import TrainSettings
 from a4nn.search.supervision import EpochSupervisor
 from _tiny import tiny_split
@@ -62,6 +63,22 @@ def test_resume_refills_the_prior_from_the_database(recorder, tmp_path: Path) ->
     fresh = EngineFactory("a4nn", epochs=6, r=0.5, prior_curves=10)
     assert fresh.teach(curves) == 1 and len(fresh.prior.curves) == 1
     assert EngineFactory("none", epochs=6, r=0.5).teach(curves) == 0
+
+
+def test_resume_restores_the_fitness_of_stopped_networks(recorder, tmp_path: Path) -> None:
+    """The contender rule ranks a network among every finished one, stopped ones included, after a resume too."""
+    live = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
+    candidate, result = _train(recorder, live, 0, [50.0] * 12, tmp_path, epochs=12, search="resumed-stop")
+    assert result.terminated_early  # dropped at chance by the never-learns rule
+    _train(recorder, live, 1, [50.0 + 3 * e for e in range(12)], tmp_path, epochs=12, search="resumed-stop")
+    assert sorted(live.prior.fitness.values()) == [50.0, 83.0]
+
+    stopped = stopped_fitness_from_database(recorder.database, candidate.search_id)
+    assert stopped == [50.0]
+    fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
+    assert fresh.teach(prior_curves_from_database(recorder.database, candidate.search_id, 12), stopped) == 1
+    assert sorted(fresh.prior.fitness.values()) == sorted(live.prior.fitness.values())
+    assert fresh.prior.threshold(2) == live.prior.threshold(2) == 50.0
 
 
 def test_chance_band_of_an_unbalanced_split() -> None:
