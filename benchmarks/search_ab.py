@@ -282,9 +282,9 @@ def run_beams_in_parallel(args: argparse.Namespace) -> dict:
     for beam in args.beams:
         command = [sys.executable, __file__, "--beams", beam, "--jobs", "1", "--result-name",
                    f"{args.result_name}-{beam}"]
-        for key in ("engine", "pop", "offspring", "generations", "epochs", "n_images", "image_size", "channels",
-                    "seed", "r", "prior_curves"):
-            command += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+        for key, value in vars(args).items():  # every search setting; the rest is handled here
+            if key not in NOT_SEARCH_SETTINGS:
+                command += [f"--{key.replace('_', '-')}", str(value)]
         if not args.retrain:
             command.append("--no-retrain")
         if args.standalone_cache:

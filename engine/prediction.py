@@ -241,9 +241,7 @@ class PredictionEngine:
         """
         if self.prior is None:
             return False
-        if self._key is None:
-            self._key = self.prior.new_key()
-        return self.prior.add_curve(self._curve.values, key=self._key)
+        return self.prior.add_curve(self._curve.values, key=self._population_key())
 
     @property
     def predictions(self) -> list[float]:
@@ -377,11 +375,14 @@ class PredictionEngine:
 
     def _record(self, fitness: float) -> None:
         """Tell the search's population which fitness this network ends with."""
-        if self.prior is None:
-            return
+        if self.prior is not None:
+            self.prior.record_fitness(self._population_key(), fitness)
+
+    def _population_key(self) -> int:
+        """This network's key in the prior's population, taken on first use (needs a prior)."""
         if self._key is None:
             self._key = self.prior.new_key()
-        self.prior.record_fitness(self._key, fitness)
+        return self._key
 
     def _fit(self) -> FitResult:
         x, y = self._x(), self._y()
