@@ -11,6 +11,12 @@ Strategies:
 * ``a4nn_no_contender``: the same without the contender rule (``contender_k=0``);
 * ``a4nn_hopeless``: the default plus the opt-in hopeless rule (``hopeless_tolerance=1.0``:
   a network that cannot reach the top-10 stops on a coarser prior estimate);
+* ``a4nn_pareto``: the default with the Pareto-aware contender rule (each network's
+  MFLOPs given: it keeps training while fewer than 1 finished network dominates its
+  optimistic accuracy at no more cost, i.e. while it could join the front);
+* ``a4nn_search``: the engine as ``a4nn-commons search`` builds it when the
+  validation-set size is unknown (``search_knobs()``: Pareto contenders plus the
+  hopeless rule at twice the prior tolerance);
 * ``a4nn_no_prior``: plateau + never-learns only, curves independent (process pool);
 * never stop, Optuna's MedianPruner and SuccessiveHalvingPruner rules, and last-value
   (stop every network after 13 epochs, about the 50 % budget the goal asks for).
@@ -52,6 +58,7 @@ from a4nn.engine.curves import read_curves
 from a4nn.engine.metrics import strategy_report
 from a4nn.engine.pruners import median_rule, successive_halving_rule
 from a4nn.engine.replay import replay_curves
+from a4nn.search.engine_factory import search_knobs
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "icpp23" / "1gpu" / "no_early_termination"
 BEAMS = {"1e14": "low", "1e15": "medium", "1e16": "high"}
@@ -63,7 +70,9 @@ def truncated(curves, used):
 
 
 #: a4nn variants replayed with a shared prior in recorded order: name -> extra engine settings
-PRIOR_VARIANTS = {"a4nn": {}, "a4nn_no_contender": {"contender_k": 0}, "a4nn_hopeless": {"hopeless_tolerance": 1.0}}
+PRIOR_VARIANTS = {"a4nn": {}, "a4nn_no_contender": {"contender_k": 0}, "a4nn_hopeless": {"hopeless_tolerance": 1.0},
+                  "a4nn_pareto": {"pareto_contenders": True, "contender_k": 1},
+                  "a4nn_search": search_knobs()}
 
 
 def describe(truth: np.ndarray, k: int = 10) -> dict:
@@ -99,7 +108,7 @@ def run_beam(path: Path) -> dict:
         start = time.perf_counter()
         if strategy in PRIOR_VARIANTS:  # a population prior (and population) learned in recorded order
             outcomes = replay_curves(curves, {"strategy": "a4nn", "e_pred": BUDGET, **PRIOR_VARIANTS[strategy]},
-                                     prior=True)
+                                     prior=True, costs=curve_set.flops)
         else:
             outcomes = replay_curves(curves, {"strategy": strategy.removesuffix("_no_prior")}, processes=2)
         results[strategy] = strategy_report([o.fitness for o in outcomes], truth, [o.epochs_used for o in outcomes],

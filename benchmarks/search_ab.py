@@ -82,7 +82,12 @@ def standalone_key(beam: str, args: argparse.Namespace) -> str:
     """Cache key of a standalone run: every setting that changes its trainings (engine knobs do not)."""
     keep = {k: v for k, v in vars(args).items()
             if k not in NOT_SEARCH_SETTINGS and k not in ("engine", "r", "prior_curves")}
-    return hashlib.sha256(json.dumps({"beam": beam, **keep}, sort_keys=True).encode()).hexdigest()[:12]
+    # the training code and its default settings are part of the key: a change there (say, to
+    # how it validates) retrains; the determinism check in compare() catches what this misses
+    root = Path(__file__).resolve().parents[1] / "search"
+    code = b"".join((root / f).read_bytes() for f in ("trainer.py", "network.py"))
+    trainer = hashlib.sha256(code + json.dumps(TrainSettings().to_dict(), sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps({"beam": beam, "trainer": trainer, **keep}, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def cached_standalone(beam: str, args: argparse.Namespace, folder: Path) -> dict:

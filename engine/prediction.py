@@ -59,6 +59,13 @@ fitness at ``e_pred`` and reports whether the last ``n`` predictions agree withi
     value cannot reach the k-th best stops on a supported prior estimate whose held-out
     error is up to ``hopeless_tolerance`` (coarser than ``prior_tolerance``); it saves
     epochs at the price of fitness error on the stopped networks.
+    *Pareto contenders* (opt-in, ``pareto_contenders``, with the network's cost given
+    by ``reset(cost=MFLOPs)``): "could still place" means "fewer than ``contender_k``
+    finished networks dominate its optimistic value in (fitness, cost)", the order
+    NSGA-II keeps networks in, instead of a top-k by fitness alone; with ``k = 1`` the
+    current Pareto front (and so the most accurate network) is protected, while an
+    expensive network that a cheaper one already beats may stop. A search turns it on
+    (:func:`a4nn.search.engine_factory.search_knobs`); without a cost the top-k rule applies.
 
     The parametric fit (recency-weighted, warm-started from the previous epoch's
     parameters with an analytic Jacobian) still runs and its prediction is reported
@@ -158,6 +165,7 @@ class PredictionEngine:
         contender_z: float = 1.5,
         hopeless_tolerance: float | None = None,
         prior_leverage_slack: float | None = None,
+        pareto_contenders: bool = False,
     ):
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -189,8 +197,10 @@ class PredictionEngine:
         self.contender_z = float(contender_z)
         self.prior_leverage_slack = None if prior_leverage_slack is None else float(prior_leverage_slack)
         self.hopeless_tolerance = None if hopeless_tolerance is None else float(hopeless_tolerance)
+        self.pareto_contenders = bool(pareto_contenders)
         self._curve = _Curve()
         self._key: int | None = None  # this network's entry in the prior's population
+        self._cost: float | None = None  # this network's cost (MFLOPs), when the caller knows it
 
     # ----------------------------------------------------------------- settings
     def settings(self) -> dict[str, Any]:
@@ -208,6 +218,7 @@ class PredictionEngine:
                               "support": self.prior_support, "support_width": self.prior_support_width,
                               "leverage_slack": self.prior_leverage_slack,
                               "contender_k": self.contender_k, "contender_z": self.contender_z,
+                              "pareto_contenders": self.pareto_contenders,
                               "hopeless_tolerance": self.hopeless_tolerance}})
         return {
             "function": self.family.name, "c_min": self.c_min, "e_pred": self.e_pred, "n": self.n, "r": self.r,
@@ -220,10 +231,16 @@ class PredictionEngine:
         """Alias of :meth:`settings` for callers that expect a property."""
         return self.settings()
 
-    def reset(self) -> None:
-        """Forget the current curve (start the next network)."""
+    def reset(self, cost: float | None = None) -> None:
+        """Forget the current curve (start the next network); ``cost``: its MFLOPs, if known.
+
+        The cost is what the NAS minimises beside the error; with ``pareto_contenders`` it
+        makes the contender rule ask whether the network could still join the search's
+        Pareto front rather than its top-k by fitness alone.
+        """
         self._curve = _Curve()
         self._key = None
+        self._cost = float(cost) if cost is not None and math.isfinite(float(cost)) else None
 
     @property
     def values(self) -> list[float]:
@@ -241,7 +258,7 @@ class PredictionEngine:
         """
         if self.prior is None:
             return False
-        return self.prior.add_curve(self._curve.values, key=self._population_key())
+        return self.prior.add_curve(self._curve.values, key=self._population_key(), cost=self._cost)
 
     @property
     def predictions(self) -> list[float]:
@@ -341,7 +358,8 @@ class PredictionEngine:
                                 f"{stop[2]}, but {contender}")
         elif (self.hopeless_tolerance is not None and self.contender_k >= 1 and math.isfinite(coarse)
               and held_out <= self.hopeless_tolerance and self._contender(coarse, held_out) is None):
-            stop = (coarse, "prior", f"cannot reach the top-{self.contender_k} (held-out MAE {held_out:.3f})")
+            goal = "the Pareto front" if self.pareto_contenders and self._cost is not None else f"the top-{self.contender_k}"
+            stop = (coarse, "prior", f"cannot reach {goal} (held-out MAE {held_out:.3f})")
         if stop is not None:
             fitness, function, why = stop
             curve.predictions[-1] = fitness
@@ -361,6 +379,8 @@ class PredictionEngine:
         if self.prior is None or self.contender_k < 1:
             return None
         maximize = self.metric == "accuracy"
+        if self.pareto_contenders and self._cost is not None:
+            return self._pareto_contender(estimate, held_out, maximize)
         threshold = self.prior.threshold(self.contender_k, maximize, exclude=self._key)
         if not math.isfinite(threshold):
             return f"top-{self.contender_k} not known yet"
@@ -373,10 +393,29 @@ class PredictionEngine:
                     f"reaches the k-th best {threshold:.3f})")
         return None
 
+    def _pareto_contender(self, estimate: float, held_out: float, maximize: bool) -> str | None:
+        """The contender rule in both objectives: fewer than k finished networks dominate the optimistic value.
+
+        A NAS with a cost objective keeps its non-dominated networks (NSGA-II's first
+        fronts), not its k most accurate: a network at its optimistic accuracy that ``k``
+        networks already beat in accuracy *and* cost cannot join the front, while a cheap
+        one needs only to beat the cheaper networks. ``k = 1`` protects the current Pareto
+        front (the most accurate network is always on it).
+        """
+        if not (math.isfinite(estimate) and math.isfinite(held_out)):
+            return f"no trusted prior estimate to rule out the Pareto front ({self._cost:.3f} MFLOPs)"
+        margin = self.contender_z * held_out
+        optimistic = estimate + margin if maximize else estimate - margin
+        ahead = self.prior.dominators(optimistic, self._cost, maximize, exclude=self._key)
+        if ahead < self.contender_k:
+            return (f"Pareto contender (prior {estimate:.3f} ± {margin:.3f} at {self._cost:.3f} MFLOPs is dominated "
+                    f"by {ahead} < {self.contender_k} networks)")
+        return None
+
     def _record(self, fitness: float) -> None:
         """Tell the search's population which fitness this network ends with."""
         if self.prior is not None:
-            self.prior.record_fitness(self._population_key(), fitness)
+            self.prior.record_fitness(self._population_key(), fitness, self._cost)
 
     def _population_key(self) -> int:
         """This network's key in the prior's population, taken on first use (needs a prior)."""

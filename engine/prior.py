@@ -32,6 +32,8 @@ Two more things live here because the engines of a search already share this obj
   search's top-k (the engine's *contender* rule). Engines record their own network's
   fitness when they stop it and when :meth:`PredictionEngine.complete` is called;
   :meth:`CurvePrior.add_fitness` takes a fitness known from elsewhere (a resumed search).
+  With the networks' costs (MFLOPs), :meth:`CurvePrior.dominators` counts who beats a
+  network in both objectives, for the engine's Pareto-aware contender rule.
 """
 from __future__ import annotations
 
@@ -73,7 +75,9 @@ class CurvePrior:
     larger is better.
 
     ``fitness`` maps a network key (from :meth:`new_key`) to the fitness the search
-    received for it, in the order the networks finished.
+    received for it, in the order the networks finished; ``costs`` maps a key to the
+    network's cost (MFLOPs in a search) where the engine was told it, for
+    :meth:`dominators`.
     """
 
     length: int = 25
@@ -81,6 +85,7 @@ class CurvePrior:
     ridge: float = 1e-2
     curves: list[np.ndarray] = field(default_factory=list)
     fitness: dict[int, float] = field(default_factory=dict)
+    costs: dict[int, float] = field(default_factory=dict)
     _models: dict[int, _Model | None] = field(default_factory=dict, repr=False)
     _next_key: int = field(default=0, repr=False)
 
@@ -89,7 +94,7 @@ class CurvePrior:
         self._next_key += 1
         return self._next_key
 
-    def add_curve(self, values: Sequence[float], key: int | None = None) -> bool:
+    def add_curve(self, values: Sequence[float], key: int | None = None, cost: float | None = None) -> bool:
         """Learn from one finished curve; returns False (and ignores it) when it is incomplete.
 
         A curve counts when it has ``length`` points and its last one is finite; NaN/inf
@@ -101,22 +106,43 @@ class CurvePrior:
             return False
         self.curves.append(y)
         self._models.clear()
-        self.record_fitness(self.new_key() if key is None else key, float(y[-1]))
+        self.record_fitness(self.new_key() if key is None else key, float(y[-1]), cost)
         return True
 
     # ------------------------------------------------------------ population
-    def record_fitness(self, key: int, value: float) -> None:
-        """The search's fitness for network ``key`` (a later call for the same key replaces it)."""
+    def record_fitness(self, key: int, value: float, cost: float | None = None) -> None:
+        """The search's fitness (and, if known, cost) for network ``key``; a later call replaces it."""
         if math.isfinite(value):
             self.fitness[key] = float(value)
         else:
             self.fitness.pop(key, None)
+        if cost is not None and math.isfinite(cost):
+            self.costs[key] = float(cost)
 
-    def add_fitness(self, value: float) -> int:
+    def add_fitness(self, value: float, cost: float | None = None) -> int:
         """Record the fitness of a network this prior did not see (e.g. a stopped one, on resume)."""
         key = self.new_key()
-        self.record_fitness(key, value)
+        self.record_fitness(key, value, cost)
         return key
+
+    def dominators(self, value: float, cost: float, maximize: bool = True, exclude: int | None = None) -> int:
+        """How many recorded networks with a known cost dominate ``(value, cost)``.
+
+        Dominate: at least as good a fitness at no more cost, strictly better in one of
+        them (the order NSGA-II ranks by, with cost as its second objective). Networks
+        whose cost was never recorded are not counted, so an unknown cost can only keep a
+        network training, never stop it.
+        """
+        count = 0
+        for key, other in self.fitness.items():
+            other_cost = self.costs.get(key)
+            if key == exclude or other_cost is None:
+                continue
+            better = other > value if maximize else other < value
+            as_good = other >= value if maximize else other <= value
+            if as_good and other_cost <= cost and (better or other_cost < cost):
+                count += 1
+        return count
 
     def threshold(self, k: int, maximize: bool = True, exclude: int | None = None) -> float:
         """The k-th best fitness recorded so far (-inf, or inf when minimizing, while fewer than k exist).

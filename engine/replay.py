@@ -36,12 +36,15 @@ class ReplayOutcome:
     fit_seconds: float
 
 
-def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any], prior: CurvePrior | None = None) -> ReplayOutcome:
+def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any], prior: CurvePrior | None = None,
+                 cost: float | None = None) -> ReplayOutcome:
     """Feed one curve epoch by epoch until the engine stops it.
 
-    With a ``prior``, a curve that runs to the end is added to it afterwards.
+    With a ``prior``, a curve that runs to the end is added to it afterwards; ``cost``
+    (the network's MFLOPs) is what a Pareto-aware contender rule ranks it by.
     """
     engine = PredictionEngine(**engine_kwargs, prior=prior) if prior is not None else PredictionEngine(**engine_kwargs)
+    engine.reset(cost=cost)
     fit_seconds = 0.0
     decision = None
     used = 0
@@ -68,12 +71,15 @@ def _replay_chunk(args: tuple[list[list[float]], dict[str, Any]]) -> list[Replay
 
 def replay_curves(curves: Sequence[Sequence[float]], engine_kwargs: dict[str, Any] | None = None,
                   processes: int | None = None, progress: bool = False,
-                  prior: CurvePrior | bool | None = None) -> list[ReplayOutcome]:
+                  prior: CurvePrior | bool | None = None,
+                  costs: Sequence[float] | None = None) -> list[ReplayOutcome]:
     """Replay many curves; ``processes`` > 1 spreads them over a process pool (order kept).
 
     ``prior=True`` gives the engines one fresh shared :class:`CurvePrior` (length =
     ``e_pred``); a CurvePrior instance is used (and extended) as is. Either forces a
     sequential replay in the given order. The prior only applies to the ``a4nn`` strategy.
+    ``costs`` (one per curve, e.g. MFLOPs) go to the engines of a prior replay, for the
+    Pareto-aware contender rule (``pareto_contenders=True``).
     """
     kwargs = dict(engine_kwargs or {})
     curves = [list(map(float, curve)) for curve in curves]
@@ -85,7 +91,10 @@ def replay_curves(curves: Sequence[Sequence[float]], engine_kwargs: dict[str, An
             from tqdm import tqdm
 
             iterator = tqdm(curves, desc="replay a4nn+prior", unit="curve")
-        return [replay_curve(curve, kwargs, prior) for curve in iterator]
+        cost_of = list(costs) if costs is not None else [None] * len(curves)
+        if len(cost_of) != len(curves):
+            raise ValueError(f"{len(cost_of)} costs for {len(curves)} curves")
+        return [replay_curve(curve, kwargs, prior, cost) for curve, cost in zip(iterator, cost_of)]
     processes = processes or min(len(curves), os.cpu_count() or 1)
     if processes <= 1 or len(curves) < 4:
         iterator = curves

@@ -11,27 +11,33 @@ against), so a resumed search decides as the uninterrupted one would have.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from a4nn.engine.prior import CurvePrior
 
 #: complete curves the prior needs before it may stop a network (engine default: 10)
 DEFAULT_PRIOR_CURVES = 10
-#: the engine's c_min (points before the first fit); the never-learns guard is c_min + n epochs
-ENGINE_C_MIN = 3
 
 
-def search_knobs(epochs: int, n_val: int | None = None) -> dict[str, Any]:
-    """Engine knobs that follow from a search's epoch budget and validation-set size.
+def search_knobs(n_val: int | None = None) -> dict[str, Any]:
+    """Engine knobs for a search: the contender rule in both objectives, radii from the validation-set size.
 
     Measured on the quick preset's standalone curves (simulated XFEL, 120 validation
-    images, 20 epochs):
+    images, 20 epochs, precise BatchNorm; replayed offline, then checked by
+    ``benchmarks/search_ab.py``):
 
-    * ``n``: the a4nn engine drops a network at chance level after ``c_min + n`` epochs
-      there, and its population prior starts then. Networks routinely sit at exactly
-      50 % for 5-8 epochs before they learn (one reached 84 % after 7 such epochs, and
-      the engine's 6-epoch guard dropped it), so the guard is half the budget (``n`` never
-      below the engine's 3).
+    * ``pareto_contenders`` with ``contender_k = 1``: the NAS minimises MFLOPs beside the
+      error, so the networks whose fitness must be exact are those that could join the
+      Pareto front, not the 10 most accurate (10 of a 24-network search is 40 % of it,
+      and with 10 the engine saved 4-5 % of the epochs there). A network that one cheaper
+      finished network beats even at its optimistic accuracy may stop.
+    * ``hopeless_tolerance``: such a non-contender stops on a supported prior estimate
+      whose held-out error is up to twice ``prior_tolerance``: its fitness only has to
+      keep it off the front, and the contender margin already adds ``contender_z`` times
+      that error. On these curves the prior's held-out error stays near the spread of the
+      final accuracies (about 2 points on the low beam) until epoch 14, so a network that
+      needs the fine estimate waits for epoch 14-16, while a hopeless one stops at 6-8.
     * ``plateau_r``: validation accuracy moves in steps of one image, ``100 / n_val``
       points (0.83 on 120 images). With the engine's 0.25 a plateau needs ``plateau_n``
       *identical* values, which a converged network on a small validation set rarely
@@ -40,14 +46,22 @@ def search_knobs(epochs: int, n_val: int | None = None) -> dict[str, Any]:
       many points; the engine's 0.8 is less than one image here, which no regression
       reaches before the last epoch. Two steps, never below the engine's 0.8.
 
+    The never-learns guard keeps the engine's ``c_min + n`` = 6 epochs: with precise
+    BatchNorm no network sits at chance level for long (without it, running statistics
+    that lagged the weights kept networks at exactly 50 % for 5-8 epochs, and the guard
+    had to span half the budget).
+
     On a large validation set (the paper preset: 400 images, 0.25-point steps) the two
     radii are the engine's own defaults.
     """
-    knobs: dict[str, Any] = {"n": max(3, epochs // 2 - ENGINE_C_MIN)}
+    tolerance = 0.8
+    knobs: dict[str, Any] = {"pareto_contenders": True, "contender_k": 1}
     if n_val:
         step = 100.0 / n_val
         knobs["plateau_r"] = max(0.25, step * (1 + 1e-9))  # a value exactly one step away counts
-        knobs["prior_tolerance"] = max(0.8, 2 * step)
+        tolerance = max(tolerance, 2 * step)
+        knobs["prior_tolerance"] = tolerance
+    knobs["hopeless_tolerance"] = 2 * tolerance
     return knobs
 
 
@@ -80,21 +94,32 @@ class EngineFactory:
             extra["prior"] = self.prior
         if self.strategy == "a4nn":
             accepted = inspect.signature(PredictionEngine).parameters
-            extra.update({k: v for k, v in search_knobs(self.epochs, self.n_val).items() if k in accepted})
+            extra.update({k: v for k, v in search_knobs(self.n_val).items() if k in accepted})
         return PredictionEngine(strategy=self.strategy, e_pred=self.epochs, r=self.r, **extra)
 
-    def teach(self, curves: Iterable[Sequence[float]], stopped_fitness: Iterable[float] = ()) -> int:
+    def teach(self, curves: Iterable[Sequence[float]], stopped_fitness: Iterable[float] = (),
+              curve_costs: Sequence[float | None] = (), stopped_costs: Sequence[float | None] = ()) -> int:
         """Give the prior what an earlier run of the search knew (resume); returns how many curves it took.
 
         ``curves``: the complete curves; ``stopped_fitness``: the fitness of the networks
-        the engine stopped early (the population the contender rule ranks a network in).
+        the engine stopped early (the population the contender rule ranks a network in);
+        the ``*_costs`` are their MFLOPs in the same order (missing ones count as unknown).
         """
         if self.prior is None:
             return 0
-        taken = sum(bool(self.prior.add_curve(curve)) for curve in curves)
-        for fitness in stopped_fitness:
-            self.prior.add_fitness(fitness)
+        taken = sum(bool(self.prior.add_curve(curve, cost=_nth(curve_costs, i))) for i, curve in enumerate(curves))
+        for i, fitness in enumerate(stopped_fitness):
+            self.prior.add_fitness(fitness, cost=_nth(stopped_costs, i))
         return taken
+
+    def teach_population(self, population: Population) -> int:
+        """:meth:`teach` from what :func:`population_from_database` read back."""
+        return self.teach(population.curves, population.stopped_fitness, population.curve_costs,
+                          population.stopped_costs)
+
+
+def _nth(values: Sequence[float | None], index: int) -> float | None:
+    return values[index] if index < len(values) else None
 
 
 def chance_band(data: Any) -> tuple[float, float] | None:
@@ -108,31 +133,51 @@ def chance_band(data: Any) -> tuple[float, float] | None:
     return float(fractions.min()), float(fractions.max())
 
 
-def prior_curves_from_database(database: Any, search_id: int, epochs: int) -> list[list[float]]:
-    """Validation curves of the search's networks that trained the full ``epochs``, in training order."""
+@dataclass
+class Population:
+    """What a search's engines knew, read back for ``--resume``, in training order.
+
+    ``curves`` / ``curve_costs``: validation curves and MFLOPs of the networks that trained
+    the full budget; ``stopped_fitness`` / ``stopped_costs``: fitness the NAS saw and MFLOPs
+    of the networks the engine stopped early (the population the contender rule ranks in).
+    """
+
+    curves: list[list[float]]
+    curve_costs: list[float | None]
+    stopped_fitness: list[float]
+    stopped_costs: list[float | None]
+
+
+def population_from_database(database: Any, search_id: int, epochs: int) -> Population:
+    """The search's complete curves and stopped networks' fitness, each with the network's MFLOPs."""
     from sqlalchemy import select
 
     from a4nn.lineage.models import Architecture, Epoch
 
+    def cost(value: Any) -> float | None:
+        return None if value is None else float(value)
+
     with database.session() as session:
-        ids = session.scalars(select(Architecture.id).where(
+        complete = session.execute(select(Architecture.id, Architecture.flops).where(
             Architecture.search_id == search_id, Architecture.status == "completed",
             Architecture.epochs_trained >= epochs).order_by(Architecture.id)).all()
         curves = []
-        for architecture_id in ids:
-            values = session.scalars(select(Epoch.val_acc).where(Epoch.architecture_id == architecture_id)
+        for row in complete:
+            values = session.scalars(select(Epoch.val_acc).where(Epoch.architecture_id == row.id)
                                      .order_by(Epoch.epoch)).all()
             curves.append([float("nan") if v is None else float(v) for v in values])
-    return curves
+        stopped = session.execute(select(Architecture.fitness, Architecture.flops).where(
+            Architecture.search_id == search_id, Architecture.terminated_early.is_(True),
+            Architecture.fitness.is_not(None)).order_by(Architecture.id)).all()
+    return Population(curves, [cost(row.flops) for row in complete],
+                      [float(row.fitness) for row in stopped], [cost(row.flops) for row in stopped])
+
+
+def prior_curves_from_database(database: Any, search_id: int, epochs: int) -> list[list[float]]:
+    """Validation curves of the search's networks that trained the full ``epochs``, in training order."""
+    return population_from_database(database, search_id, epochs).curves
 
 
 def stopped_fitness_from_database(database: Any, search_id: int) -> list[float]:
     """The fitness the NAS saw for the search's networks the engine stopped early, in training order."""
-    from sqlalchemy import select
-
-    from a4nn.lineage.models import Architecture
-
-    with database.session() as session:
-        return [float(v) for v in session.scalars(select(Architecture.fitness).where(
-            Architecture.search_id == search_id, Architecture.terminated_early.is_(True),
-            Architecture.fitness.is_not(None)).order_by(Architecture.id)).all()]
+    return population_from_database(database, search_id, 0).stopped_fitness

@@ -236,7 +236,8 @@ class NSGANetSearch:
             train_params=settings.to_dict() if settings is not None else {},
             flops=flops, n_params=n_params)
         self._check_row(architecture_id, genome_id, generation, index)
-        return Candidate(self.search_id, generation, index, tuple(int(b) for b in bits), genome_id, architecture_id)
+        return Candidate(self.search_id, generation, index, tuple(int(b) for b in bits), genome_id, architecture_id,
+                         flops)
 
     def _check_row(self, architecture_id: int, genome_id: int, generation: int, index: int) -> None:
         with self.recorder.database.session() as session:

@@ -8,6 +8,7 @@ only saves files).
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -38,7 +39,12 @@ class EpochSupervisor:
         self.recorder = recorder
         self.engine = engine
         if engine is not None and hasattr(engine, "reset"):
-            engine.reset()  # a factory that hands back a shared engine must not leak the last curve
+            # a factory that hands back a shared engine must not leak the last curve; the cost is
+            # the network's MFLOPs, which a Pareto-aware contender rule ranks it by
+            if "cost" in inspect.signature(engine.reset).parameters:
+                engine.reset(cost=candidate.flops)
+            else:
+                engine.reset()
         self.candidate = candidate
         self.settings = settings
         self.checkpoint_dir = checkpoint_dir(run_dir, candidate.architecture_id)

@@ -97,6 +97,9 @@ def train_network(model: nn.Module, data: Any, settings: TrainSettings,
             correct += int((logits.argmax(1) == yb).sum())
         if scheduler is not None:
             scheduler.step()
+        if settings.precise_bn:  # why: TrainSettings.precise_bn
+            chunk = max(settings.batch_size, 256)
+            torch.optim.swa_utils.update_bn((data.train_x[i:i + chunk] for i in range(0, n, chunk)), model, device)
         val_loss, val_acc = evaluate(model, data.val_x, data.val_y, max(settings.batch_size, 256), device)
         metrics = EpochMetrics(epoch, loss_sum / n, 100.0 * correct / n, val_loss, val_acc, time.perf_counter() - start)
         history.append(metrics)

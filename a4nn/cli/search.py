@@ -46,7 +46,7 @@ def _options_from_cli(ctx: click.Context, params: dict[str, Any]) -> dict[str, A
         if params.get(key) is not None:
             options[key] = params[key]
     options.update({key: params[key] for key in ("dataset", "seed", "preset", "device", "checkpoints",
-                                                 "workers", "ray_address", "overlap")})
+                                                 "workers", "ray_address", "overlap", "precise_bn")})
     options["engine"] = params["engine_name"]
     options.setdefault("lr", 0.025)
     if options["pop"] < 2 or options["offspring"] < 1 or options["generations"] < 1 or options["epochs"] < 1:
@@ -75,6 +75,9 @@ def _options_from_cli(ctx: click.Context, params: dict[str, Any]) -> dict[str, A
 @click.option("--batch-size", type=int, help="Training batch size.")
 @click.option("--lr", type=float, help="Initial SGD learning rate (cosine schedule to 0).")
 @click.option("--r", type=float, help="Engine convergence radius r (accuracy points).")
+@click.option("--precise-bn/--no-precise-bn", default=True, show_default=True,
+              help="Recompute BatchNorm statistics on the training split before each validation (smooth, "
+                   "predictable validation curves; see TrainSettings.precise_bn).")
 @click.option("--prior-curves", type=int,
               help="a4nn engine: networks that must train to the end before the population prior may stop one "
                    "(quick 6, paper 10).")
@@ -139,7 +142,7 @@ def search(ctx: click.Context, db_url: str, resume_id: int | None, name: str | N
         options = _options_from_cli(ctx, params)
 
     from a4nn.search.engine_factory import (DEFAULT_PRIOR_CURVES, EngineFactory, chance_band,
-                                            prior_curves_from_database, stopped_fitness_from_database)
+                                            population_from_database)
 
     data = _load_data(options, quiet)
     engine_factory = EngineFactory(options["engine"], options["epochs"], options["r"], chance_band(data),
@@ -172,8 +175,7 @@ def search(ctx: click.Context, db_url: str, resume_id: int | None, name: str | N
         search_id = resume_id
         recorder.set_search_status(search_id, "running")
         # the population prior learns from the complete curves recorded before the interruption
-        engine_factory.teach(prior_curves_from_database(database, search_id, options["epochs"]),
-                             stopped_fitness_from_database(database, search_id))
+        engine_factory.teach_population(population_from_database(database, search_id, options["epochs"]))
     folder = Path(options["run_dir"])
     _run(recorder, database, db_url, search_id, options, data, engine_factory, folder, quiet)
     recorder.finish_search(search_id)
@@ -196,7 +198,9 @@ def _run(recorder, database, db_url: str, search_id: int, options: dict[str, Any
 
     settings = TrainSettings(epochs=options["epochs"], batch_size=options["batch_size"], lr=options.get("lr", 0.025),
                              channels=options["channels"], n_nodes=options["n_nodes"], seed=options["seed"],
-                             device=options["device"], checkpoints=options["checkpoints"])
+                             device=options["device"], checkpoints=options["checkpoints"],
+                             # a search stored before the option existed trained without it
+                             precise_bn=options.get("precise_bn", False))
     parallel = (options.get("workers") or 1) > 1 or options.get("ray_address")
     if parallel:
         try:

@@ -8,8 +8,8 @@ from test_supervision import make_candidate, metrics
 
 from a4nn.engine import PredictionEngine
 from a4nn.engine.prior import CurvePrior
-from a4nn.search.engine_factory import (EngineFactory, chance_band, prior_curves_from_database, search_knobs,
-                                        stopped_fitness_from_database)
+from a4nn.search.engine_factory import (EngineFactory, chance_band, population_from_database,
+                                        prior_curves_from_database, search_knobs, stopped_fitness_from_database)
 from a4nn.search.evaluation import TrainSettings
 from a4nn.search.supervision import EpochSupervisor
 from _tiny import tiny_split
@@ -18,8 +18,9 @@ RISING = [50.0, 60.0, 66.0, 70.0, 72.0, 73.0]
 
 
 def _train(recorder, factory: EngineFactory, index: int, curve: list[float], tmp_path: Path, epochs: int,
-           search: str = "prior"):
-    candidate = make_candidate(recorder, index=index, bits=(index % 2, 1, 0, 1, 1, 0, 1) * 3, search=search)
+           search: str = "prior", flops: float | None = None):
+    candidate = make_candidate(recorder, index=index, bits=(index % 2, 1, 0, 1, 1, 0, 1) * 3, search=search,
+                               flops=flops)
     supervisor = EpochSupervisor(recorder, factory(), candidate, tmp_path, TrainSettings(epochs=epochs,
                                                                                         checkpoints="none"))
     for epoch, acc in enumerate(curve, start=1):
@@ -81,6 +82,22 @@ def test_resume_restores_the_fitness_of_stopped_networks(recorder, tmp_path: Pat
     assert fresh.prior.threshold(2) == live.prior.threshold(2) == 50.0
 
 
+def test_the_engine_learns_each_networks_mflops_and_resume_restores_them(recorder, tmp_path: Path) -> None:
+    """The Pareto contender rule needs every finished network's cost, also after a resume."""
+    live = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
+    candidate, result = _train(recorder, live, 0, [50.0] * 12, tmp_path, epochs=12, search="costs", flops=2.5)
+    assert result.terminated_early
+    _train(recorder, live, 1, [50.0 + 3 * e for e in range(12)], tmp_path, epochs=12, search="costs", flops=4.0)
+    assert sorted(live.prior.costs.values()) == [2.5, 4.0]
+
+    population = population_from_database(recorder.database, candidate.search_id, 12)
+    assert population.curve_costs == [4.0] and population.stopped_costs == [2.5]
+    fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
+    assert fresh.teach_population(population) == 1
+    assert sorted(zip(fresh.prior.fitness.values(), fresh.prior.costs.values())) == [(50.0, 2.5), (83.0, 4.0)]
+    assert fresh.prior.dominators(60.0, cost=5.0) == live.prior.dominators(60.0, cost=5.0) == 1
+
+
 def test_chance_band_of_an_unbalanced_split() -> None:
     data = tiny_split(n_val=16)
     data.val_y[:2] = 0  # 9 of class 0, 7 of class 1 -> always-0 scores 56.25 %, always-1 43.75 %
@@ -89,32 +106,32 @@ def test_chance_band_of_an_unbalanced_split() -> None:
     assert engine.chance_level == 50.0 and engine.chance_tolerance == 8.25
 
 
-def test_search_knobs_follow_the_budget_and_the_validation_set() -> None:
-    quick = search_knobs(20, n_val=120)
-    assert quick["n"] == 7  # never-learns after c_min + n = 10 epochs, half the budget
+def test_search_knobs_follow_the_validation_set() -> None:
+    quick = search_knobs(n_val=120)
     assert quick["plateau_r"] == pytest.approx(100 / 120) and quick["prior_tolerance"] == pytest.approx(200 / 120)
-    paper = search_knobs(25, n_val=400)  # a large validation set keeps the engine's own radii
-    assert paper == {"n": 9, "plateau_r": pytest.approx(0.25), "prior_tolerance": 0.8}
-    assert search_knobs(6) == {"n": 3}  # never below the engine's n; no validation size, no radii
+    assert quick["hopeless_tolerance"] == pytest.approx(400 / 120)
+    assert quick["pareto_contenders"] is True and quick["contender_k"] == 1  # the front, not a top-10
+    paper = search_knobs(n_val=400)  # a large validation set keeps the engine's own radii
+    assert paper == {"pareto_contenders": True, "contender_k": 1, "plateau_r": pytest.approx(0.25),
+                     "prior_tolerance": 0.8, "hopeless_tolerance": 1.6}
+    assert search_knobs() == {"pareto_contenders": True, "contender_k": 1, "hopeless_tolerance": 1.6}
 
 
 def test_factory_engines_carry_the_search_knobs_and_record_them() -> None:
     engine = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120)()
-    assert engine.n == 7 and engine.plateau_r == pytest.approx(100 / 120)
+    assert engine.n == 3 and engine.plateau_r == pytest.approx(100 / 120) and engine.pareto_contenders
     extra = engine.settings()["extra"]
-    assert extra["plateau_r"] == pytest.approx(100 / 120) and engine.settings()["n"] == 7
+    assert extra["plateau_r"] == pytest.approx(100 / 120) and extra["prior"]["pareto_contenders"] is True
+    assert extra["prior"]["hopeless_tolerance"] == pytest.approx(400 / 120)
     penguin = EngineFactory("penguin", epochs=20, r=1.0, n_val=120)()
     assert penguin.n == 3 and penguin.plateau_r == 0.25  # the faithful PENGUIN rule is left alone
 
 
-def test_a_network_at_chance_for_a_third_of_the_budget_is_not_dropped() -> None:
-    # as on the simulated XFEL data: 7 epochs at exactly 50 %, then it learns
-    curve = [50.0] * 7 + [62.0, 70.0, 76.0, 79.0, 80.0]
-    default = PredictionEngine(strategy="a4nn", e_pred=20, r=1.0, prior=CurvePrior(length=20, min_curves=6))
-    stopped_at = next((t for t, v in enumerate(curve, 1) if default.observe(t, v).stop), None)
-    assert stopped_at == 6  # the engine's own guard (c_min + n = 6) would drop it
-    engine = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120)()
-    assert not any(engine.observe(t, v).stop for t, v in enumerate(curve, 1))
-    never = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120)()
-    decisions = [never.observe(t, 50.0) for t in range(1, 11)]
-    assert not any(d.stop for d in decisions[:9]) and decisions[9].stop  # 10 epochs at chance: dropped
+def test_a_network_at_chance_is_dropped_after_the_engines_own_guard() -> None:
+    """With precise BatchNorm the search keeps the engine's c_min + n = 6 epochs at chance (no half-budget guard)."""
+    engine = EngineFactory("a4nn", epochs=20, r=1.0, chance_band=(50.0, 50.0), n_val=120)()
+    decisions = [engine.observe(t, 50.0) for t in range(1, 11)]
+    assert [d.stop for d in decisions[:6]] == [False] * 5 + [True]
+    assert decisions[5].reason == "never learns (chance level)"
+    learner = EngineFactory("a4nn", epochs=20, r=1.0, chance_band=(50.0, 50.0), n_val=120)()
+    assert not any(learner.observe(t, v).stop for t, v in enumerate([50.0] * 5 + [62.0, 70.0, 76.0], 1))

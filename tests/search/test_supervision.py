@@ -17,11 +17,12 @@ torch.set_num_threads(1)
 BITS = (1, 1, 0, 1, 1, 0, 1) * 3
 
 
-def make_candidate(recorder, index: int = 0, bits=BITS, search: str = "sup") -> Candidate:
+def make_candidate(recorder, index: int = 0, bits=BITS, search: str = "sup", flops: float | None = None) -> Candidate:
     search_id = recorder.start_search(search, "nsga-net-macro", config={})
     genome_id = recorder.register_genome(list(bits))
-    architecture_id = recorder.start_architecture(search_id, index=index, generation=0, genome_id=genome_id)
-    return Candidate(search_id, 0, index, tuple(bits), genome_id, architecture_id)
+    architecture_id = recorder.start_architecture(search_id, index=index, generation=0, genome_id=genome_id,
+                                                  flops=flops)
+    return Candidate(search_id, 0, index, tuple(bits), genome_id, architecture_id, flops)
 
 
 def metrics(epoch: int, acc: float) -> EpochMetrics:

@@ -103,3 +103,46 @@ def test_empty_split_is_refused() -> None:
     data.val_x, data.val_y = data.val_x[:0], data.val_y[:0]
     with pytest.raises(ValueError, match="empty"):
         train_network(model, data, SETTINGS, lambda m, _: False)
+
+
+def _first_batchnorm(model: torch.nn.Module) -> torch.nn.BatchNorm2d:
+    return next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+def test_precise_bn_validates_with_the_training_splits_statistics() -> None:
+    """Before validating, BatchNorm statistics are those of the training split under the epoch's weights."""
+    data = tiny_split()
+    settings = TrainSettings(epochs=2, batch_size=8, channels=4, checkpoints="none", precise_bn=True)
+    model = build_model(BITS, settings, data)
+    seen: list[torch.Tensor] = []
+    bn = _first_batchnorm(model)
+
+    def capture(metrics, network) -> bool:
+        seen.append(bn.running_mean.clone())
+        return False
+
+    train_network(model, data, settings, capture)
+    # the first BatchNorm's input over the whole training split, with the final weights
+    inputs: list[torch.Tensor] = []
+    hook = bn.register_forward_hook(lambda module, args, output: inputs.append(args[0].detach()))
+    model.train()
+    with torch.no_grad():
+        model(data.train_x)
+    hook.remove()
+    expected = inputs[0].mean(dim=(0, 2, 3))
+    assert torch.allclose(seen[-1], expected, atol=1e-5)
+
+    plain = TrainSettings(**{**settings.to_dict(), "precise_bn": False})
+    model = build_model(BITS, plain, data)
+    train_network(model, data, plain, lambda m, _: False)
+    assert not torch.allclose(_first_batchnorm(model).running_mean, expected, atol=1e-3)
+
+
+def test_precise_bn_changes_validation_only_not_training() -> None:
+    data = tiny_split()
+    on = TrainSettings(epochs=3, batch_size=8, channels=4, checkpoints="none", precise_bn=True)
+    off = TrainSettings(**{**on.to_dict(), "precise_bn": False})
+    with_bn = train_network(build_model(BITS, on, data), data, on, lambda m, _: False)
+    without = train_network(build_model(BITS, off, data), data, off, lambda m, _: False)
+    assert [m.train_loss for m in with_bn] == [m.train_loss for m in without]
+    assert [m.val_loss for m in with_bn] != [m.val_loss for m in without]
