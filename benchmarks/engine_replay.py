@@ -28,7 +28,10 @@ Per beam the JSON also describes the top of the data (``data``: how many network
 the true 10th best, the spread of the top-10, the resolution of the accuracies) and an
 upper bound for any rule that trains its contenders to the end
 (``oracle_contender_bound``: contenders known from the true final values, every other
-network stopped at epoch 7, the earliest the prior rule can stop).
+network stopped at epoch 7, the earliest the prior rule can stop), and the
+``oracle_frontier``: with the contenders known, every other network stopped at epoch
+4 ... 13 on the prior's estimate (savings, MAE and recall per stop epoch), which shows
+whether the goal's savings and error can be had together on a beam at all.
 
 Writes benchmarks/results/engine_replay.json, engine_replay.png and engine_latency.json.
 Run: ``python benchmarks/engine_replay.py`` (all beams and latency, ~10-15 min on 2 busy
@@ -99,6 +102,41 @@ def oracle_contender_bound(truth: np.ndarray, k: int = 10, stop_epoch: int = 7, 
             "epochs_saved": float(1 - sum(used) / (BUDGET * len(truth)))}
 
 
+def oracle_frontier(curves: list[list[float]], k: int = 10, warm_up: int = 10, epochs: range = range(4, 14)) -> list[dict]:
+    """Savings vs fitness error when the contenders are known: how good can a contender rule get here?
+
+    For each stop epoch ``e``: the true contenders (the first ``warm_up`` networks, and
+    every network whose true final value reaches the k-th best of the networks before
+    it) train to the end; every other network stops at ``e`` and is handed the
+    population prior's estimate, the prior having seen the *complete* curve of every
+    earlier network (more than any online rule can know), capped just below the running
+    k-th best it was ruled out by (so the true top-k keep their places: recall is 1). If no ``e`` reaches the goal's
+    savings with its MAE, a rule that must still guess the contenders cannot either.
+    """
+    truth = [c[-1] for c in curves]
+    rows = []
+    for stop_epoch in epochs:
+        prior = CurvePrior(length=BUDGET, min_curves=6)
+        known: list[float] = []
+        fitness, used = [], []
+        for i, curve in enumerate(curves):
+            threshold = sorted(known)[-k] if len(known) >= k else -math.inf
+            if i < warm_up or truth[i] >= threshold:
+                fitness.append(truth[i])
+                used.append(BUDGET)
+            else:  # ruled out of the running top-k, so handed a fitness below it (a rule knows the threshold)
+                estimate, _ = prior.predict(curve[:stop_epoch])
+                estimate = estimate if math.isfinite(estimate) else curve[stop_epoch - 1]
+                fitness.append(min(estimate, threshold - 1e-6))
+                used.append(stop_epoch)
+            prior.add_curve(curve)
+            known.append(truth[i])
+        report = strategy_report(fitness, truth, used, BUDGET)
+        rows.append({"stop_epoch": stop_epoch, "epochs_saved": report["epochs_saved"], "mae": report["mae"],
+                     "top10_recall": report["top10_recall"]})
+    return rows
+
+
 def run_beam(path: Path) -> dict:
     curve_set = read_curves(path, "icpp23")
     curves = curve_set.curves
@@ -124,7 +162,9 @@ def run_beam(path: Path) -> dict:
 
 def beam_facts(path: Path) -> dict:
     truth = np.array([c[-1] for c in read_curves(path, "icpp23").curves])
+    curves = read_curves(path, "icpp23").curves
     return {"data": describe(truth), "oracle_contender_bound": oracle_contender_bound(truth),
+            "oracle_frontier": oracle_frontier(curves),
             "ran": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -241,6 +281,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"top10 {r['top10_recall']:.1f} (ties {r['top10_recall_ties']:.1f})  pareto-jaccard {r['pareto']['jaccard']:.2f}")
     for beam, fact in facts.items():
         print(f"{beam:<7} data {fact['data']}  oracle bound {fact['oracle_contender_bound']}")
+        print(f"{beam:<7} oracle frontier (stop epoch: saved % / MAE / top-10 recall): " + ", ".join(
+            f"{r['stop_epoch']}: {100 * r['epochs_saved']:.1f} / {r['mae']:.2f} / {r['top10_recall']:.1f}"
+            for r in fact.get("oracle_frontier", [])))
     print("default meets goal:", met)
     if not args.no_latency:
         lat = latency()
