@@ -21,7 +21,10 @@ Method (why it is fair)
     checked: genomes trained to the full budget in both runs must agree exactly.
 
 Target (issue 5): >= 35 % fewer epochs with hypervolume within 2 % of standalone.
-Run: ``python benchmarks/search_ab.py [--beams low medium high] [--pop 8 --generations 3 ...]``.
+Results: ``search_ab.json`` is the quick preset (5 generations, seed 0);
+``search_ab_g3.json`` and ``search_ab_g3_seed1.json`` the earlier 3-generation preset
+with seeds 0 and 1 (``--generations 3 [--seed 1] --result-name ...``).
+Run: ``python benchmarks/search_ab.py [--beams low medium high] [--pop 8 --generations 5 ...]``.
 
 The standalone run does not depend on the engine, so ``--standalone-cache DIR`` keeps
 it (``DIR/<beam>-none-<settings hash>.db`` plus its wall time) and later runs with the

@@ -15,8 +15,11 @@ from a4nn.cli.options import db_option, open_db
 PRESETS: dict[str, dict[str, Any]] = {
     # finishes on 2 CPU cores in a few minutes and still shows the engine at work: 20 epochs, because
     # under the cosine schedule the validation curves only settle in its last third (with 12 they were
-    # still climbing at the end, so no rule could stop a network that learns); 24 px pays for them
-    "quick": dict(pop=8, offspring=8, generations=3, epochs=20, image_size=24, n_images=600, channels=8,
+    # still climbing at the end, so no rule could stop a network that learns); 24 px pays for them.
+    # 5 generations (40 networks): the first 6 train to the end to teach the engine's population
+    # prior, a fixed cost that a 24-network search amortizes badly (benchmarks/search_ab.py: 31 % of the
+    # epochs saved with 3 generations, 35 % with 5)
+    "quick": dict(pop=8, offspring=8, generations=5, epochs=20, image_size=24, n_images=600, channels=8,
                   batch_size=32, n_nodes=4, r=1.0, beam="low", prior_curves=6),
     # Table 2 of the A4NN paper: pop 10, offspring 10, 10 generations, 25 epochs, 4 nodes, C=24, 127x127 images
     "paper": dict(pop=10, offspring=10, generations=10, epochs=25, image_size=127, n_images=2000, channels=24,
@@ -62,7 +65,7 @@ def _options_from_cli(ctx: click.Context, params: dict[str, Any]) -> dict[str, A
               help="Beam intensity 1e14/1e15/1e16 photons/um^2/pulse (simulator; filter for real XFEL folders). "
                    "Default: low.")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="quick", show_default=True,
-              help="quick: 600 simulated 24 px images, C=8, pop 8 + 8 offspring x 2, 20 epochs, low beam (minutes "
+              help="quick: 600 simulated 24 px images, C=8, pop 8 + 8 offspring x 4, 20 epochs, low beam (minutes "
                    "on 2 cores); paper: Table 2 (pop 10, offspring 10, 10 generations, 25 epochs, 4 nodes, C=24, "
                    "127 px, r=0.5).")
 @click.option("--pop", type=int, help="Population size (overrides the preset).")
