@@ -21,9 +21,9 @@ Method (why it is fair)
     checked: genomes trained to the full budget in both runs must agree exactly.
 
 Target (issue 5): >= 35 % fewer epochs with hypervolume within 2 % of standalone.
-Results: ``search_ab.json`` is the quick preset (5 generations, seed 0);
-``search_ab_g3.json`` and ``search_ab_g3_seed1.json`` the earlier 3-generation preset
-with seeds 0 and 1 (``--generations 3 [--seed 1] --result-name ...``).
+Results: ``search_ab.json`` and ``search_ab_seed1.json`` are the quick preset (5
+generations) with seeds 0 and 1; ``search_ab_g3.json`` and ``search_ab_g3_seed1.json``
+the earlier 3-generation preset (``--generations 3 [--seed 1] --result-name ...``).
 Run: ``python benchmarks/search_ab.py [--beams low medium high] [--pop 8 --generations 5 ...]``.
 
 The standalone run does not depend on the engine, so ``--standalone-cache DIR`` keeps
