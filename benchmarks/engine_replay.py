@@ -110,8 +110,9 @@ def oracle_frontier(curves: list[list[float]], k: int = 10, warm_up: int = 10, e
     it) train to the end; every other network stops at ``e`` and is handed the
     population prior's estimate, the prior having seen the *complete* curve of every
     earlier network (more than any online rule can know), capped just below the running
-    k-th best it was ruled out by (so the true top-k keep their places: recall is 1). If no ``e`` reaches the goal's
-    savings with its MAE, a rule that must still guess the contenders cannot either.
+    k-th best it was ruled out by (so the true top-k keep their places: recall is 1). If
+    no ``e`` reaches the goal's savings with its MAE, a rule that must still guess the
+    contenders cannot either.
     """
     truth = [c[-1] for c in curves]
     rows = []
@@ -161,8 +162,8 @@ def run_beam(path: Path) -> dict:
 
 
 def beam_facts(path: Path) -> dict:
-    truth = np.array([c[-1] for c in read_curves(path, "icpp23").curves])
     curves = read_curves(path, "icpp23").curves
+    truth = np.array([c[-1] for c in curves])
     return {"data": describe(truth), "oracle_contender_bound": oracle_contender_bound(truth),
             "oracle_frontier": oracle_frontier(curves),
             "ran": datetime.now(timezone.utc).isoformat(timespec="seconds")}

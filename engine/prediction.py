@@ -358,14 +358,17 @@ class PredictionEngine:
                                 f"{stop[2]}, but {contender}")
         elif (self.hopeless_tolerance is not None and self.contender_k >= 1 and math.isfinite(coarse)
               and held_out <= self.hopeless_tolerance and self._contender(coarse, held_out) is None):
-            goal = "the Pareto front" if self.pareto_contenders and self._cost is not None else f"the top-{self.contender_k}"
-            stop = (coarse, "prior", f"cannot reach {goal} (held-out MAE {held_out:.3f})")
+            stop = (coarse, "prior", f"cannot reach {self._goal()} (held-out MAE {held_out:.3f})")
         if stop is not None:
             fitness, function, why = stop
             curve.predictions[-1] = fitness
             self._record(fitness)
             return Decision(True, fitness, True, params, fit.seconds, function, epoch, why)
         return Decision(False, prediction, False, params, fit.seconds, self.family.name, epoch, reason)
+
+    def _pareto(self) -> bool:
+        """Whether the contender rule ranks in (fitness, cost): asked for and the cost is known."""
+        return self.pareto_contenders and self._cost is not None
 
     def _contender(self, estimate: float, held_out: float) -> str | None:
         """Why the network must keep training although a rule would stop it (None: it may stop).
@@ -375,42 +378,39 @@ class PredictionEngine:
         fitness of the networks the search has finished so far. Without a trusted estimate
         the engine cannot rule the network out, so it is a contender too. Fewer than k
         finished networks make everyone a contender.
+
+        With Pareto contenders the optimistic value is ranked in both objectives instead:
+        the network is a contender while fewer than k finished networks dominate it. A NAS
+        with a cost objective keeps its non-dominated networks (NSGA-II's first fronts), not
+        its k most accurate, so a network that ``k`` networks already beat in accuracy *and*
+        cost cannot join the front, while a cheap one needs only to beat the cheaper ones.
+        ``k = 1`` protects the current Pareto front (the most accurate network is on it).
         """
         if self.prior is None or self.contender_k < 1:
             return None
         maximize = self.metric == "accuracy"
-        if self.pareto_contenders and self._cost is not None:
-            return self._pareto_contender(estimate, held_out, maximize)
-        threshold = self.prior.threshold(self.contender_k, maximize, exclude=self._key)
-        if not math.isfinite(threshold):
+        pareto = self._pareto()
+        threshold = math.nan if pareto else self.prior.threshold(self.contender_k, maximize, exclude=self._key)
+        if not pareto and not math.isfinite(threshold):
             return f"top-{self.contender_k} not known yet"
         if not (math.isfinite(estimate) and math.isfinite(held_out)):
-            return f"no trusted prior estimate to rule out the top-{self.contender_k} (k-th best {threshold:.3f})"
+            known = f"{self._cost:.3f} MFLOPs" if pareto else f"k-th best {threshold:.3f}"
+            return f"no trusted prior estimate to rule out {self._goal()} ({known})"
         margin = self.contender_z * held_out
         optimistic = estimate + margin if maximize else estimate - margin
-        if (optimistic >= threshold) if maximize else (optimistic <= threshold):
+        if pareto:
+            ahead = self.prior.dominators(optimistic, self._cost, maximize, exclude=self._key)
+            if ahead < self.contender_k:
+                return (f"Pareto contender (prior {estimate:.3f} ± {margin:.3f} at {self._cost:.3f} MFLOPs is "
+                        f"dominated by {ahead} < {self.contender_k} networks)")
+        elif (optimistic >= threshold) if maximize else (optimistic <= threshold):
             return (f"contender for the top-{self.contender_k} (prior {estimate:.3f} ± {margin:.3f} "
                     f"reaches the k-th best {threshold:.3f})")
         return None
 
-    def _pareto_contender(self, estimate: float, held_out: float, maximize: bool) -> str | None:
-        """The contender rule in both objectives: fewer than k finished networks dominate the optimistic value.
-
-        A NAS with a cost objective keeps its non-dominated networks (NSGA-II's first
-        fronts), not its k most accurate: a network at its optimistic accuracy that ``k``
-        networks already beat in accuracy *and* cost cannot join the front, while a cheap
-        one needs only to beat the cheaper networks. ``k = 1`` protects the current Pareto
-        front (the most accurate network is always on it).
-        """
-        if not (math.isfinite(estimate) and math.isfinite(held_out)):
-            return f"no trusted prior estimate to rule out the Pareto front ({self._cost:.3f} MFLOPs)"
-        margin = self.contender_z * held_out
-        optimistic = estimate + margin if maximize else estimate - margin
-        ahead = self.prior.dominators(optimistic, self._cost, maximize, exclude=self._key)
-        if ahead < self.contender_k:
-            return (f"Pareto contender (prior {estimate:.3f} ± {margin:.3f} at {self._cost:.3f} MFLOPs is dominated "
-                    f"by {ahead} < {self.contender_k} networks)")
-        return None
+    def _goal(self) -> str:
+        """What a contender could still reach, for the decisions' reasons."""
+        return "the Pareto front" if self._pareto() else f"the top-{self.contender_k}"
 
     def _record(self, fitness: float) -> None:
         """Tell the search's population which fitness this network ends with."""

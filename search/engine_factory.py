@@ -4,15 +4,15 @@ The default ``a4nn`` strategy learns from the networks of the same search that t
 to the end (:class:`~a4nn.engine.prior.CurvePrior`): the factory owns that prior, hands
 it to every engine it makes, and the supervisor reports each complete curve back with
 ``engine.complete()``. On ``--resume`` the prior is refilled from the database
-(:func:`prior_curves_from_database`, and the fitness of the networks the engine
-stopped, :func:`stopped_fitness_from_database`, which the contender rule ranks
-against), so a resumed search decides as the uninterrupted one would have.
+(:func:`population_from_database`: the complete curves and the fitness of the
+networks the engine stopped, which the contender rule ranks against, with their
+MFLOPs), so a resumed search decides as the uninterrupted one would have.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from a4nn.engine.prior import CurvePrior
 
@@ -97,29 +97,20 @@ class EngineFactory:
             extra.update({k: v for k, v in search_knobs(self.n_val).items() if k in accepted})
         return PredictionEngine(strategy=self.strategy, e_pred=self.epochs, r=self.r, **extra)
 
-    def teach(self, curves: Iterable[Sequence[float]], stopped_fitness: Iterable[float] = (),
-              curve_costs: Sequence[float | None] = (), stopped_costs: Sequence[float | None] = ()) -> int:
+    def teach(self, population: Population) -> int:
         """Give the prior what an earlier run of the search knew (resume); returns how many curves it took.
 
-        ``curves``: the complete curves; ``stopped_fitness``: the fitness of the networks
-        the engine stopped early (the population the contender rule ranks a network in);
-        the ``*_costs`` are their MFLOPs in the same order (missing ones count as unknown).
+        ``population`` (from :func:`population_from_database`): the complete curves and the
+        fitness of the networks the engine stopped early (the population the contender rule
+        ranks a network in), each with its MFLOPs (None where unknown).
         """
         if self.prior is None:
             return 0
-        taken = sum(bool(self.prior.add_curve(curve, cost=_nth(curve_costs, i))) for i, curve in enumerate(curves))
-        for i, fitness in enumerate(stopped_fitness):
-            self.prior.add_fitness(fitness, cost=_nth(stopped_costs, i))
+        taken = sum(bool(self.prior.add_curve(curve, cost=cost))
+                    for curve, cost in zip(population.curves, population.curve_costs))
+        for fitness, cost in zip(population.stopped_fitness, population.stopped_costs):
+            self.prior.add_fitness(fitness, cost=cost)
         return taken
-
-    def teach_population(self, population: Population) -> int:
-        """:meth:`teach` from what :func:`population_from_database` read back."""
-        return self.teach(population.curves, population.stopped_fitness, population.curve_costs,
-                          population.stopped_costs)
-
-
-def _nth(values: Sequence[float | None], index: int) -> float | None:
-    return values[index] if index < len(values) else None
 
 
 def chance_band(data: Any) -> tuple[float, float] | None:
@@ -172,12 +163,3 @@ def population_from_database(database: Any, search_id: int, epochs: int) -> Popu
     return Population(curves, [cost(row.flops) for row in complete],
                       [float(row.fitness) for row in stopped], [cost(row.flops) for row in stopped])
 
-
-def prior_curves_from_database(database: Any, search_id: int, epochs: int) -> list[list[float]]:
-    """Validation curves of the search's networks that trained the full ``epochs``, in training order."""
-    return population_from_database(database, search_id, epochs).curves
-
-
-def stopped_fitness_from_database(database: Any, search_id: int) -> list[float]:
-    """The fitness the NAS saw for the search's networks the engine stopped early, in training order."""
-    return population_from_database(database, search_id, 0).stopped_fitness

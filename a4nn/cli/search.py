@@ -178,7 +178,7 @@ def search(ctx: click.Context, db_url: str, resume_id: int | None, name: str | N
         search_id = resume_id
         recorder.set_search_status(search_id, "running")
         # the population prior learns from the complete curves recorded before the interruption
-        engine_factory.teach_population(population_from_database(database, search_id, options["epochs"]))
+        engine_factory.teach(population_from_database(database, search_id, options["epochs"]))
     folder = Path(options["run_dir"])
     _run(recorder, database, db_url, search_id, options, data, engine_factory, folder, quiet)
     recorder.finish_search(search_id)

@@ -8,8 +8,7 @@ from test_supervision import make_candidate, metrics
 
 from a4nn.engine import PredictionEngine
 from a4nn.engine.prior import CurvePrior
-from a4nn.search.engine_factory import (EngineFactory, chance_band, population_from_database,
-                                        prior_curves_from_database, search_knobs, stopped_fitness_from_database)
+from a4nn.search.engine_factory import EngineFactory, chance_band, population_from_database, search_knobs
 from a4nn.search.evaluation import TrainSettings
 from a4nn.search.supervision import EpochSupervisor
 from _tiny import tiny_split
@@ -58,12 +57,12 @@ def test_resume_refills_the_prior_from_the_database(recorder, tmp_path: Path) ->
     factory = EngineFactory("a4nn", epochs=6, r=0.5, prior_curves=10)
     candidate, _ = _train(recorder, factory, 0, RISING, tmp_path, epochs=6, search="resumed")
     _train(recorder, factory, 1, RISING[:3], tmp_path, epochs=6, search="resumed")  # incomplete
-    curves = prior_curves_from_database(recorder.database, candidate.search_id, 6)
-    assert curves == [RISING]
+    population = population_from_database(recorder.database, candidate.search_id, 6)
+    assert population.curves == [RISING]
 
     fresh = EngineFactory("a4nn", epochs=6, r=0.5, prior_curves=10)
-    assert fresh.teach(curves) == 1 and len(fresh.prior.curves) == 1
-    assert EngineFactory("none", epochs=6, r=0.5).teach(curves) == 0
+    assert fresh.teach(population) == 1 and len(fresh.prior.curves) == 1
+    assert EngineFactory("none", epochs=6, r=0.5).teach(population) == 0
 
 
 def test_resume_restores_the_fitness_of_stopped_networks(recorder, tmp_path: Path) -> None:
@@ -74,10 +73,10 @@ def test_resume_restores_the_fitness_of_stopped_networks(recorder, tmp_path: Pat
     _train(recorder, live, 1, [50.0 + 3 * e for e in range(12)], tmp_path, epochs=12, search="resumed-stop")
     assert sorted(live.prior.fitness.values()) == [50.0, 83.0]
 
-    stopped = stopped_fitness_from_database(recorder.database, candidate.search_id)
-    assert stopped == [50.0]
+    population = population_from_database(recorder.database, candidate.search_id, 12)
+    assert population.stopped_fitness == [50.0]
     fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
-    assert fresh.teach(prior_curves_from_database(recorder.database, candidate.search_id, 12), stopped) == 1
+    assert fresh.teach(population) == 1
     assert sorted(fresh.prior.fitness.values()) == sorted(live.prior.fitness.values())
     assert fresh.prior.threshold(2) == live.prior.threshold(2) == 50.0
 
@@ -93,7 +92,7 @@ def test_the_engine_learns_each_networks_mflops_and_resume_restores_them(recorde
     population = population_from_database(recorder.database, candidate.search_id, 12)
     assert population.curve_costs == [4.0] and population.stopped_costs == [2.5]
     fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
-    assert fresh.teach_population(population) == 1
+    assert fresh.teach(population) == 1
     assert sorted(zip(fresh.prior.fitness.values(), fresh.prior.costs.values())) == [(50.0, 2.5), (83.0, 4.0)]
     assert fresh.prior.dominators(60.0, cost=5.0) == live.prior.dominators(60.0, cost=5.0) == 1
 
