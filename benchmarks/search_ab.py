@@ -21,9 +21,13 @@ Method (why it is fair)
     checked: genomes trained to the full budget in both runs must agree exactly.
 
 Target (issue 5): >= 35 % fewer epochs with hypervolume within 2 % of standalone.
-Results: ``search_ab.json`` and ``search_ab_seed1.json`` are the quick preset (5
-generations) with seeds 0 and 1; ``search_ab_g3.json`` and ``search_ab_g3_seed1.json``
-the earlier 3-generation preset (``--generations 3 [--seed 1] --result-name ...``).
+One seed compares two different searches, whose fronts differ mostly by luck; the
+seeds are put together by ``search_ab_seeds.py`` (``search_ab_seeds.json``).
+Results: ``search_ab.json`` and ``search_ab_seed<S>.json`` are the quick preset (5
+generations) with seed 0 and seed S; ``search_ab_contender_z1.5*.json`` the same with
+the earlier contender margin of 1.5 held-out errors; ``search_ab_g3.json`` and
+``search_ab_g3_seed1.json`` the earlier 3-generation preset (``--generations 3 [--seed 1]
+--result-name ...``).
 Run: ``python benchmarks/search_ab.py [--beams low medium high] [--pop 8 --generations 5 ...]``.
 
 The standalone run does not depend on the engine, so ``--standalone-cache DIR`` keeps
@@ -78,7 +82,8 @@ def non_dominated(acc: np.ndarray, flops: np.ndarray) -> np.ndarray:
 
 
 #: settings that do not change what a search trains (left out of cache keys and merge checks)
-NOT_SEARCH_SETTINGS = ("beams", "merge", "jobs", "standalone_cache", "only_standalone", "result_name", "retrain")
+NOT_SEARCH_SETTINGS = ("beams", "merge", "jobs", "standalone_cache", "only_standalone", "result_name", "retrain",
+                       "keep_engine_db")
 
 
 def standalone_key(beam: str, args: argparse.Namespace) -> str:
@@ -148,6 +153,11 @@ def run_search(beam: str, engine: str, args: argparse.Namespace, folder: Path) -
     run = {**read_search(url), "wall_seconds": wall}
     if engine != "none":
         run.update(engine_record(url, args))
+        if args.keep_engine_db:  # for a look at the engine's decisions afterwards (the run folder is temporary)
+            kept = Path(args.keep_engine_db) / f"{beam}-{engine}-seed{args.seed}.db"
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            copy_sqlite(folder / f"{beam}-{engine}.db", kept)
+            run["kept_db"] = str(kept)
     return run
 
 
@@ -237,6 +247,8 @@ def main() -> None:
                         help="only run (and cache) the standalone searches; needs --standalone-cache")
     parser.add_argument("--merge", action="store_true",
                         help="keep other beams' results from an existing search_ab.json made with the same settings")
+    parser.add_argument("--keep-engine-db", default=None,
+                        help="folder to copy each engine run's lineage database to (<beam>-<engine>-seed<S>.db)")
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
                         help="do not retrain stopped front networks missing from the standalone run")
     args = parser.parse_args()
@@ -297,6 +309,8 @@ def run_beams_in_parallel(args: argparse.Namespace) -> dict:
             command.append("--no-retrain")
         if args.standalone_cache:
             command += ["--standalone-cache", str(args.standalone_cache)]
+        if args.keep_engine_db:
+            command += ["--keep-engine-db", str(args.keep_engine_db)]
         if args.only_standalone:
             command.append("--only-standalone")
         procs[beam] = subprocess.Popen(command)

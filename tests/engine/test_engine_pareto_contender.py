@@ -75,3 +75,17 @@ def test_settings_and_replay_carry_the_rule() -> None:
     assert any(o.stopped for o in outcomes)
     with pytest.raises(ValueError, match="2 costs for 30 curves"):
         replay_curves(curves, settings, prior=CurvePrior(length=25), costs=costs[:2])
+
+
+@pytest.mark.parametrize("z, is_contender", [(1.5, True), (1.0, False)])
+def test_the_margin_is_contender_z_held_out_errors(z: float, is_contender: bool) -> None:
+    """Estimate 89 with held-out error 0.8 against a finished 90 % network that is cheaper:
+    at 1.5 errors the optimistic 90.2 is not dominated (keep training), at 1.0 the 89.8 is."""
+    prior = CurvePrior(length=3, min_curves=1)
+    prior.record_fitness(prior.new_key(), 90.0, cost=5.0)
+    engine = PredictionEngine(prior=prior, pareto_contenders=True, contender_k=1, contender_z=z)
+    engine.reset(cost=6.0)
+    why = engine._contender(89.0, 0.8)
+    assert (why is not None) == is_contender
+    if is_contender:
+        assert "Pareto contender" in why and "± 1.200" in why

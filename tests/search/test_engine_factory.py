@@ -110,10 +110,12 @@ def test_search_knobs_follow_the_validation_set() -> None:
     assert quick["plateau_r"] == pytest.approx(100 / 120) and quick["prior_tolerance"] == pytest.approx(200 / 120)
     assert quick["hopeless_tolerance"] == pytest.approx(400 / 120)
     assert quick["pareto_contenders"] is True and quick["contender_k"] == 1  # the front, not a top-10
+    assert quick["contender_z"] == 1.0  # one held-out MAE of optimism, not the top-10 rule's 1.5
     paper = search_knobs(n_val=400)  # a large validation set keeps the engine's own radii
-    assert paper == {"pareto_contenders": True, "contender_k": 1, "plateau_r": pytest.approx(0.25),
+    assert paper == {"pareto_contenders": True, "contender_k": 1, "contender_z": 1.0, "plateau_r": pytest.approx(0.25),
                      "prior_tolerance": 0.8, "hopeless_tolerance": 1.6}
-    assert search_knobs() == {"pareto_contenders": True, "contender_k": 1, "hopeless_tolerance": 1.6}
+    assert search_knobs() == {"pareto_contenders": True, "contender_k": 1, "contender_z": 1.0,
+                              "hopeless_tolerance": 1.6}
 
 
 def test_factory_engines_carry_the_search_knobs_and_record_them() -> None:
@@ -122,6 +124,7 @@ def test_factory_engines_carry_the_search_knobs_and_record_them() -> None:
     extra = engine.settings()["extra"]
     assert extra["plateau_r"] == pytest.approx(100 / 120) and extra["prior"]["pareto_contenders"] is True
     assert extra["prior"]["hopeless_tolerance"] == pytest.approx(400 / 120)
+    assert engine.contender_z == 1.0 and extra["prior"]["contender_z"] == 1.0
     penguin = EngineFactory("penguin", epochs=20, r=1.0, n_val=120)()
     assert penguin.n == 3 and penguin.plateau_r == 0.25  # the faithful PENGUIN rule is left alone
 
