@@ -30,15 +30,15 @@ ENGINES = ("a4nn", "penguin", "none")
 RESUME_OVERRIDES = ("workers", "ray_address", "device", "overlap")
 
 
-def pareto_front(rows: list[dict]) -> list[dict]:
-    """Rows not dominated in (higher ``acc``, lower ``flops``), sorted by MFLOPs."""
+def pareto_front(rows: list[dict], key: str = "acc") -> list[dict]:
+    """Rows not dominated in (higher ``key``, lower ``flops``), sorted by MFLOPs."""
     front = []
     for row in rows:
-        dominated = any(o["acc"] >= row["acc"] and o["flops"] <= row["flops"]
-                        and (o["acc"] > row["acc"] or o["flops"] < row["flops"]) for o in rows)
+        dominated = any(o[key] >= row[key] and o["flops"] <= row["flops"]
+                        and (o[key] > row[key] or o["flops"] < row["flops"]) for o in rows)
         if not dominated:
             front.append(row)
-    return sorted(front, key=lambda r: (r["flops"], -r["acc"]))
+    return sorted(front, key=lambda r: (r["flops"], -r[key]))
 
 
 def _options_from_cli(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -260,22 +260,34 @@ def _generations_done(folder: Path) -> int:
         return 0
 
 
-def summarize(database, search_id: int, budget: int) -> dict[str, Any]:
-    """Print the Pareto table and the epochs saved; return the same numbers."""
-    from a4nn.lineage.frames import architectures_frame
+def front_rows(frame: Any) -> list[dict]:
+    """The search's Pareto front from its architectures frame, ranked by the fitness the search saw.
 
-    frame = architectures_frame(database, search_id)
+    A stopped network's last validation accuracy is an early-epoch value, not comparable
+    with the final accuracy of one trained to the end, so the front is the NAS's own:
+    fitness (the prediction for a stopped network) vs MFLOPs.
+    """
     rows = []
     for r in frame.itertuples():
         if r.final_acc is None or not math.isfinite(r.final_acc) or r.flops is None or not math.isfinite(r.flops):
             continue
         fitness = float(r.fitness) if r.fitness is not None and math.isfinite(r.fitness) else float("nan")
         rows.append({"id": int(r.id), "generation": int(r.generation), "acc": float(r.final_acc),
-                     "fitness": fitness, "flops": float(r.flops), "epochs": float(r.epochs_trained or 0),
+                     "fitness": fitness, "rank": fitness if math.isfinite(fitness) else float(r.final_acc),
+                     "flops": float(r.flops), "epochs": float(r.epochs_trained or 0),
                      "early": bool(r.terminated_early)})
-    click.echo(f"\nPareto front of search {search_id} (validation accuracy vs MFLOPs):")
+    return pareto_front(rows, key="rank")
+
+
+def summarize(database, search_id: int, budget: int) -> dict[str, Any]:
+    """Print the Pareto table and the epochs saved; return the same numbers."""
+    from a4nn.lineage.frames import architectures_frame
+
+    frame = architectures_frame(database, search_id)
+    click.echo(f"\nPareto front of search {search_id} (fitness vs MFLOPs; fitness: the final validation accuracy, "
+               f"or the engine's prediction for a network it stopped):")
     click.echo(f"{'model':>6} {'gen':>4} {'val acc %':>10} {'fitness':>8} {'MFLOPs':>10} {'epochs':>7} {'early':>6}")
-    for row in pareto_front(rows):
+    for row in front_rows(frame):
         click.echo(f"{row['id']:>6} {row['generation']:>4} {row['acc']:>10.2f} {row['fitness']:>8.2f} "
                    f"{row['flops']:>10.3f} {row['epochs']:>7.0f} {'yes' if row['early'] else 'no':>6}")
     trained = float(frame["epochs_trained"].fillna(0).sum()) if len(frame) else 0.0
