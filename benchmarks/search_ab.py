@@ -64,21 +64,12 @@ from _common import write_result  # noqa: E402
 
 from a4nn.cli.main import cli  # noqa: E402
 from a4nn.cli.search import PRESETS  # noqa: E402
+from a4nn.engine.metrics import pareto_front  # noqa: E402
 from a4nn.lineage.database import Database  # noqa: E402
 from a4nn.lineage.frames import architectures_frame  # noqa: E402
 from a4nn.search.data import load_dataset  # noqa: E402
 from a4nn.search.evaluation import TrainSettings  # noqa: E402
 from a4nn.search.trainer import build_model, train_network  # noqa: E402
-
-
-def non_dominated(acc: np.ndarray, flops: np.ndarray) -> np.ndarray:
-    """Indices not dominated in (higher acc, lower flops)."""
-    keep = []
-    for i in range(len(acc)):
-        dominated = np.any((acc >= acc[i]) & (flops <= flops[i]) & ((acc > acc[i]) | (flops < flops[i])))
-        if not dominated:
-            keep.append(i)
-    return np.asarray(keep, dtype=int)
 
 
 #: settings that do not change what a search trains (left out of cache keys and merge checks)
@@ -364,7 +355,7 @@ def compare(beam: str, engine: dict, standalone: dict, args: argparse.Namespace,
     mismatches = sum(abs(acc - full_in_standalone[bits]) > 1e-9 for bits, acc in both)
 
     seen = e.fitness.to_numpy(float)
-    front = e.iloc[non_dominated(seen, e.flops.to_numpy(float))]
+    front = e.iloc[sorted(pareto_front(seen, e.flops.to_numpy(float)))]
     data = None
     true_acc, sources = [], {"measured": 0, "standalone_lookup": 0, "retrained": 0, "missing": 0}
     for row in front.itertuples():
@@ -387,7 +378,7 @@ def compare(beam: str, engine: dict, standalone: dict, args: argparse.Namespace,
             sources["missing"] += 1
     engine_points = np.column_stack([100 - np.asarray(true_acc, float), front.flops.to_numpy(float)])
     engine_points = engine_points[np.isfinite(engine_points).all(axis=1)]
-    s_front = s.iloc[non_dominated(s.final_acc.to_numpy(float), s.flops.to_numpy(float))]
+    s_front = s.iloc[sorted(pareto_front(s.final_acc.to_numpy(float), s.flops.to_numpy(float)))]
     standalone_points = np.column_stack([100 - s_front.final_acc.to_numpy(float), s_front.flops.to_numpy(float)])
     reference = np.array([100.0, 1.1 * max(engine_points[:, 1].max(initial=0), standalone_points[:, 1].max())])
     hv_engine = float(HV(ref_point=reference)(engine_points)) if len(engine_points) else 0.0

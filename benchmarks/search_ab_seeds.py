@@ -83,7 +83,6 @@ def fixed_population(settings: dict[str, Any], beam: str, standalone_db: str,
     None when this code's engine is not the one the A/B ran (``engine_settings``, as stored
     with the search): a replay with other knobs would be put down to the wrong run.
     """
-    import os
     import tempfile
 
     from sqlalchemy import select
@@ -91,24 +90,23 @@ def fixed_population(settings: dict[str, Any], beam: str, standalone_db: str,
     from a4nn.lineage.database import Database
     from a4nn.lineage.models import Search
     from a4nn.search.data import load_dataset
+    from a4nn.engine.metrics import pareto_front
     from a4nn.search.engine_factory import EngineFactory, chance_band, population_from_database
-    from search_ab import non_dominated
 
     epochs = int(settings["epochs"])
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["A4NN_DATA_DIR"] = tmp
         data = load_dataset("xfel-sim", beam=beam, n_images=settings["n_images"], image_size=settings["image_size"],
-                            seed=settings["seed"])
-    database = Database.open(f"sqlite:///{standalone_db}")
-    with database.session() as session:
-        search_id = session.scalars(select(Search.id)).one()
-    population = population_from_database(database, search_id, epochs)
-    database.dispose()
+                            seed=settings["seed"], cache_dir=tmp)
     factory = EngineFactory("a4nn", epochs, settings["r"], chance_band(data), prior_curves=settings["prior_curves"],
                             n_val=len(data.val_y))
     built = factory().settings()
     if {k: built[k] for k in ("function", "c_min", "e_pred", "n", "r", "extra")} != engine_settings:
         return None
+    database = Database.open(f"sqlite:///{standalone_db}")
+    with database.session() as session:
+        search_id = session.scalars(select(Search.id)).one()
+    population = population_from_database(database, search_id, epochs)
+    database.dispose()
     fitness, used = [], 0
     for curve, cost in zip(population.curves, population.curve_costs):
         engine = factory()
@@ -127,10 +125,10 @@ def fixed_population(settings: dict[str, Any], beam: str, standalone_db: str,
     flops = np.array(population.curve_costs, dtype=float)
     reference = np.array([100.0, 1.1 * flops.max()])
     points = lambda rows: np.column_stack([100.0 - final[rows], flops[rows]])
-    chosen = non_dominated(np.array(fitness), flops)
+    chosen = sorted(pareto_front(np.array(fitness), flops))
     return {"networks": len(final), "epochs_saved": 1.0 - used / (epochs * len(final)),
             "hypervolume_ratio": hypervolume(points(chosen), reference)
-            / hypervolume(points(non_dominated(final, flops)), reference)}
+            / hypervolume(points(sorted(pareto_front(final, flops))), reference)}
 
 
 def summarize(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:

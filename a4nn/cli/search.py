@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from a4nn.cli.options import db_option, open_db
+from a4nn.lineage.pareto import pareto_front
 
 PRESETS: dict[str, dict[str, Any]] = {
     # finishes on 2 CPU cores in a few minutes and still shows the engine at work: 20 epochs, because
@@ -28,17 +29,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 ENGINES = ("a4nn", "penguin", "none")
 #: options that may be changed when resuming (where and how, not what is searched)
 RESUME_OVERRIDES = ("workers", "ray_address", "device", "overlap")
-
-
-def pareto_front(rows: list[dict], key: str = "acc") -> list[dict]:
-    """Rows not dominated in (higher ``key``, lower ``flops``), sorted by MFLOPs."""
-    front = []
-    for row in rows:
-        dominated = any(o[key] >= row[key] and o["flops"] <= row["flops"]
-                        and (o[key] > row[key] or o["flops"] < row["flops"]) for o in rows)
-        if not dominated:
-            front.append(row)
-    return sorted(front, key=lambda r: (r["flops"], -r[key]))
 
 
 def _options_from_cli(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +266,7 @@ def front_rows(frame: Any) -> list[dict]:
                      "fitness": fitness, "rank": fitness if math.isfinite(fitness) else float(r.final_acc),
                      "flops": float(r.flops), "epochs": float(r.epochs_trained or 0),
                      "early": bool(r.terminated_early)})
-    return pareto_front(rows, key="rank")
+    return pareto_front(rows, accuracy="rank")
 
 
 def summarize(database, search_id: int, budget: int) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from a4nn.cli.main import cli, main
-from a4nn.cli.search import front_rows, pareto_front
+from a4nn.cli.search import front_rows
 from a4nn.lineage.database import Database
 from a4nn.lineage.models import (Architecture, Checkpoint, Dataset, EngineConfig, Epoch, GenomeParent, Prediction,
                                  Search)
+from a4nn.lineage.pareto import pareto_front
 
 TINY = ["--pop", "3", "--offspring", "3", "--generations", "2", "--epochs", "4", "--image-size", "16",
         "--n-images", "60", "--channels", "4", "--batch-size", "16", "--quiet"]
