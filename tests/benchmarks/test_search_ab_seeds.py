@@ -54,3 +54,10 @@ def test_only_beams_every_seed_ran_are_summarized(seeds_module):
 def test_per_seed_files_keep_the_single_seed_names(seeds_module):
     assert seeds_module.seed_result_name("search_ab", 0) == "search_ab"
     assert seeds_module.seed_result_name("search_ab", 2) == "search_ab_seed2"
+
+
+def test_summarize_only_names_the_missing_per_seed_file(seeds_module, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["search_ab_seeds.py", "--summarize-only", "--seeds", "0", "3",
+                                      "--name", "no_such_ab_run"])
+    with pytest.raises(SystemExit, match=r"no_such_ab_run\.json: no result for seed 0"):
+        seeds_module.main()
