@@ -233,3 +233,45 @@ class Publication(Base):
     url: Mapped[Optional[str]] = mapped_column(String(2048))
     manifest: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ArchitectureParent(Base):
+    """A lineage edge between trained networks (revision 0003): ``child`` continues ``parent`` by ``operator``.
+
+    ``refine`` is the operator of ``a4nn-commons refine``: the child starts from the
+    parent's last checkpoint and trains on. genome_parents cannot carry this edge: a
+    refined network has its parent's genome, and a genome -> same genome edge (unique per
+    operator) would name neither which trained network was continued nor a second
+    refinement of the same genome in another search.
+    """
+
+    __tablename__ = "architecture_parents"
+    __table_args__ = (UniqueConstraint("child_id", "parent_id", "operator"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int] = mapped_column(ForeignKey("architectures.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("architectures.id", ondelete="CASCADE"), index=True)
+    operator: Mapped[str] = mapped_column(String(32))
+    epoch: Mapped[Optional[float]] = mapped_column(Float)  # the parent's checkpoint epoch the child started from
+    search_id: Mapped[Optional[int]] = mapped_column(ForeignKey("searches.id", ondelete="SET NULL"))
+
+
+class Evaluation(Base):
+    """One re-evaluation of a recorded network's checkpoint on a data set (revision 0003).
+
+    ``dataset`` describes the data the metrics were measured on (name, kind, attributes)
+    even when it is not a training set of this database; ``dataset_id`` links it when it
+    is registered. ``metrics`` holds accuracy, loss, the confusion matrix and latency.
+    """
+
+    __tablename__ = "evaluations"
+    __table_args__ = (Index("ix_evaluations_architecture_id_epoch", "architecture_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id", ondelete="CASCADE"))
+    epoch: Mapped[float] = mapped_column(Float)
+    dataset_id: Mapped[Optional[int]] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"), index=True)
+    dataset: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    checkpoint_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
