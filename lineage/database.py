@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 from sqlalchemy.orm import Session, sessionmaker
 
 from a4nn.errors import DatabaseError, SchemaOutOfDateError
+from a4nn.lineage.urls import display_url
 
 DEFAULT_URL = "sqlite:///a4nn.db"
 ENV_VAR = "A4NN_DB_URL"
@@ -37,7 +38,7 @@ def normalize_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise DatabaseError(f"not a database URL: {url!r} (expected e.g. {DEFAULT_URL} or postgresql://user@host/db)") from exc
+        raise DatabaseError(f"not a database URL: {display_url(url)!r} (expected e.g. {DEFAULT_URL} or postgresql://user@host/db)") from exc
     backend = parsed.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
         raise DatabaseError(
@@ -84,7 +85,7 @@ def create_db_engine(url: str) -> Engine:
 
 
 def _describe(url: URL | str) -> str:
-    return url.render_as_string(hide_password=True) if isinstance(url, URL) else str(url)
+    return display_url(url)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Connection
 
 from a4nn.errors import A4nnError
 from a4nn.lineage.models import Architecture, Dataset, EngineConfig, Genome, Search
+from a4nn.lineage.urls import display_url
 
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=")
 RESERVED = ("sort", "limit", "cursor", "format")
@@ -334,7 +335,8 @@ def _search_scope(connection: Connection, query: ModelQuery) -> SearchScope:
         return SearchScope("none")
     if connection.dialect.name != "sqlite" or query.sort_field == "id":
         return SearchScope("in", ids)
-    remembered = (connection.engine.url.render_as_string(hide_password=False), ids)
+    # keyed by the display form: the same database whatever its password, and no secret kept in memory
+    remembered = (display_url(connection.engine.url), ids)
     if remembered in _LARGE_SCOPES:
         return SearchScope("in-hidden", ids)
     probe = _cached(("search-size",), lambda: select(func.count()).select_from(

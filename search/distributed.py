@@ -43,6 +43,7 @@ import ray
 
 from a4nn.errors import A4nnError
 from a4nn.lineage.recorder import Recorder
+from a4nn.lineage.urls import SecretURL, display_url
 from a4nn.search.evaluation import Candidate, CandidateResult, EpochMetrics, TrainSettings
 from a4nn.search.ray_worker import DataSpec, EpochController, FaultInjection, thread_env, train_candidate
 from a4nn.search.supervision import EpochSupervisor, recorded_result
@@ -132,7 +133,8 @@ class RayEvaluator:
             if recorder.database.dialect != "postgresql":
                 raise DistributedError("direct_writes needs a PostgreSQL database; with SQLite only the driver "
                                        "may write (workers would contend for its single write lock)")
-            self.database_url = recorder.database.url.render_as_string(hide_password=False)
+            # what a person may see (logs, messages); the secret itself travels only in the object store
+            self.database_url = display_url(recorder.database.url)
         self.owns_ray = False
         self.ray_start_seconds = 0.0  # starting (or connecting to) Ray, reported apart from the search's time
         if not ray.is_initialized():
@@ -155,6 +157,9 @@ class RayEvaluator:
         self._remote = _train_on_gpu if self.plan.kind == "gpu" else _train_on_cpu
         self.data = ray.put(data) if not isinstance(data, DataSpec) else data
         self.controller = EpochController.remote() if self.database_url is None else None
+        # workers get the full URL as an ObjectRef to a SecretURL: task arguments (which Ray's dashboard,
+        # state API and task logs show) hold only the reference, and the wrapper's repr hides the password
+        self._database_secret = ray.put(SecretURL(recorder.database.url)) if self.database_url is not None else None
         self.stats: list[GenerationStats] = []
         self.retries = 0
         self.reports = 0                           # epoch reports handled (duplicates included)
@@ -196,7 +201,7 @@ class RayEvaluator:
             if self.database_url is None:
                 self.recorder.clear_architecture_trail(candidate.architecture_id)
             ref = self._remote.options(max_retries=self.max_retries, retry_exceptions=False).remote(
-                candidate, self.settings, self.data, str(self.run_dir), self.controller, self.database_url,
+                candidate, self.settings, self.data, str(self.run_dir), self.controller, self._database_secret,
                 self.engine_factory if self.database_url else None, self.faults)
             running = _Running(candidate, time.perf_counter(), time.time())
             self._inflight[ref] = running

@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import ray
 
+from a4nn.lineage.urls import SecretURL
 from a4nn.search.evaluation import Candidate, EpochMetrics, TrainSettings
 
 
@@ -199,12 +200,13 @@ def pin_threads(num_threads: int) -> None:
 
 
 def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, run_dir: str,
-                    controller: Any = None, database_url: str | None = None,
+                    controller: Any = None, database_url: "SecretURL | str | None" = None,
                     engine_factory: Callable[[], Any] | None = None, faults: tuple[FaultInjection, ...] = ()) -> dict:
     """Train one candidate inside a Ray worker; returns a JSON-able outcome.
 
     Exactly one of ``controller`` (stream to the driver, default) or ``database_url``
-    (direct writes, PostgreSQL) is given. Exceptions from training are caught and
+    (direct writes, PostgreSQL; a :class:`~a4nn.lineage.urls.SecretURL` that the driver put
+    in the object store, so the password is in no task argument) is given. Exceptions from training are caught and
     returned as ``error`` so that they are recorded, not retried; only a dying
     process is retried by Ray.
 
@@ -257,7 +259,8 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
         from a4nn.lineage.database import Database
         from a4nn.lineage.recorder import Recorder
 
-        database = Database.open(database_url)
+        # a SecretURL (from the object store) reveals its password only here, to connect
+        database = Database.open(database_url.reveal() if isinstance(database_url, SecretURL) else database_url)
         try:
             recorder = Recorder(database)
             recorder.clear_architecture_trail(candidate.architecture_id)  # a retried attempt starts clean

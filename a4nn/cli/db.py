@@ -5,6 +5,7 @@ import click
 
 from a4nn.cli.options import db_option
 from a4nn.lineage.database import create_db_engine, current_revision, probe, resolve_url
+from a4nn.lineage.urls import display_url
 
 
 @click.group()
@@ -20,7 +21,7 @@ def upgrade(db_url: str, revision: str) -> None:
     from a4nn.migrations.runner import head_revision, upgrade_database
 
     upgrade_database(db_url, revision)
-    click.echo(f"{resolve_url(db_url)} is at revision {revision if revision != 'head' else head_revision()}")
+    click.echo(f"{display_url(resolve_url(db_url))} is at revision {revision if revision != 'head' else head_revision()}")
 
 
 @db.command()

@@ -12,6 +12,7 @@ import click
 
 from a4nn.cli.options import db_option, open_db
 from a4nn.lineage.pareto import pareto_front
+from a4nn.lineage.urls import display_url
 
 PRESETS: dict[str, dict[str, Any]] = {
     # finishes on 2 CPU cores in a few minutes and still shows the engine at work: 20 epochs, because
@@ -119,7 +120,7 @@ def search(ctx: click.Context, db_url: str, resume_id: int | None, name: str | N
         with database.session() as session:
             row = session.get(Search, resume_id)
             if row is None:
-                raise click.ClickException(f"no search with id {resume_id} in {db_url}")
+                raise click.ClickException(f"no search with id {resume_id} in {display_url(db_url)}")
             if row.nas != "nsga-net-macro" or "run_dir" not in (row.config or {}):
                 raise click.ClickException(f"search {resume_id} ({row.name}) was not started by 'a4nn-commons search'")
             options, status, search_name = dict(row.config), row.status, row.name
@@ -225,7 +226,7 @@ def _run(recorder, database, db_url: str, search_id: int, options: dict[str, Any
         make_search(recorder, search_id, config, evaluator, folder, on_generation).run()
     except KeyboardInterrupt:
         recorder.set_search_status(search_id, "interrupted")
-        click.echo(f"\ninterrupted; continue with: a4nn-commons search --resume {search_id} --db {db_url}", err=True)
+        click.echo(f"\ninterrupted; continue with: a4nn-commons search --resume {search_id} --db {display_url(db_url)}", err=True)
         raise
     except BaseException:
         recorder.set_search_status(search_id, "failed")
