@@ -28,9 +28,10 @@ flags appear exactly when ``dropout_rate`` is non-zero); the article's own colum
 was not reachable offline. ``FCFilters`` lists the fully connected widths, the last one
 being the number of classes; ``FC_dropout_layers`` has a 0/1 flag per hidden FC layer.
 
-This module is shared by the reader (:mod:`a4nn.commons.ingest.random_nn`), the generator
-(:mod:`a4nn.search.random_nn`) and the exporter (:func:`export_random_nn`), so the three
-cannot drift apart.
+This module is the codec only (parse and format one table, no database), shared by the
+reader (:mod:`a4nn.commons.ingest.random_nn`), the generator (:mod:`a4nn.search.random_nn`)
+and the exporter (:mod:`a4nn.commons.random_nn_export`), so the three cannot drift apart;
+it imports nothing of the lineage database.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from a4nn.errors import InputFormatError
 
@@ -148,56 +149,91 @@ def looks_like_table(first_line: str) -> bool:
     return {"epochs", "valAcc"} <= names or len(names & set(COLUMNS)) >= 4
 
 
-def parse_table(text: str, source: str) -> RandomNNTable:
-    """Parse one table; any defect raises :class:`InputFormatError` naming ``source`` and the line."""
-    lines = text.splitlines()
-    if not lines or not lines[0].strip():
-        raise InputFormatError("empty file (expected a header row with the 28 random-NN columns)", path=source, line=1)
-    delimiter = detect_delimiter(lines[0])
-    header = [name.strip() for name in lines[0].rstrip("\r\n").split(delimiter)]
-    missing = [name for name in COLUMNS if name not in header]
-    if missing:
-        raise InputFormatError(f"missing column(s) {', '.join(missing)}", path=source, line=1)
-    if len(set(header)) != len(header):
-        raise InputFormatError("a column name appears twice in the header", path=source, line=1)
-    width = len(header)
-    position = {name: header.index(name) for name in COLUMNS}
-    curve_at = [position[name] for name in CURVE_COLUMNS]
-    e_at, t_at, v_at, a_at = curve_at
-    metadata_at = [(name, position[name]) for name in METADATA_COLUMNS]
-    # published column order: the metadata fields are fields[4:], so an empty tail is one cheap check
-    canonical = header == list(COLUMNS)
+class TableStream:
+    """One table read line by line: the header and first data row at once, the curve as an iterator.
 
-    metadata: dict[str, Any] | None = None
-    curve: list[tuple[float, float | None, float | None, float | None]] = []
-    last_epoch = -math.inf
-    for number, line in enumerate(lines[1:], start=2):
-        fields = line.split(delimiter)
-        if len(fields) != width:
-            if not line.strip():
-                continue
-            raise InputFormatError(f"expected {width} fields, found {len(fields)} (truncated or malformed row)",
-                                   path=source, line=number)
-        try:
-            epoch, train_loss, val_loss, val_acc = (
-                float(fields[e_at]) if fields[e_at] else None, float(fields[t_at]) if fields[t_at] else None,
-                float(fields[v_at]) if fields[v_at] else None, float(fields[a_at]) if fields[a_at] else None)
-        except ValueError:  # whitespace-only fields are empty; anything else is a real error
-            epoch, train_loss, val_loss, val_acc = _curve_values(fields, curve_at, source, number)
-        if epoch is None or not epoch > last_epoch or not math.isfinite(epoch):
-            raise InputFormatError(f"epochs must be finite and increasing, got {fields[curve_at[0]]!r} after {last_epoch}",
-                                   path=source, line=number)
-        last_epoch = epoch
-        if metadata is None:
-            metadata = _parse_metadata(fields, metadata_at, source, number)
-        elif (any(fields[4:]) if canonical else True) and any(fields[at].strip() for _, at in metadata_at):
-            filled = [name for name, at in metadata_at if fields[at].strip()]
-            raise InputFormatError(f"metadata ({', '.join(filled)}) must be on the first data row only",
-                                   path=source, line=number)
-        curve.append((epoch, train_loss, val_loss, val_acc))
-    if metadata is None:
-        raise InputFormatError("no data rows after the header", path=source, line=len(lines) + 1)
-    return RandomNNTable(metadata, curve)
+    Iterating yields ``(epochs, trainLoss, valLoss, valAcc)`` tuples and raises
+    :class:`InputFormatError` naming ``source`` and the line at the first defect, so a
+    reader can write a table of any length in chunks without holding it in memory.
+    ``lines`` are the file's lines (line endings are ignored; see :func:`open_lines`).
+    """
+
+    def __init__(self, lines: Iterable[str], source: str):
+        self.source = source
+        self._lines = iter(lines)
+        header_line = next(self._lines, "")
+        if header_line.startswith("\ufeff"):  # a UTF-8 byte-order mark decoded as text
+            header_line = header_line[1:]
+        header_line = header_line.rstrip("\r\n")
+        if not header_line.strip():
+            raise InputFormatError("empty file (expected a header row with the 28 random-NN columns)", path=source, line=1)
+        self.delimiter = delimiter = detect_delimiter(header_line)
+        header = [name.strip() for name in header_line.split(delimiter)]
+        missing = [name for name in COLUMNS if name not in header]
+        if missing:
+            raise InputFormatError(f"missing column(s) {', '.join(missing)}", path=source, line=1)
+        if len(set(header)) != len(header):
+            raise InputFormatError("a column name appears twice in the header", path=source, line=1)
+        self._width = len(header)
+        position = {name: header.index(name) for name in COLUMNS}
+        self._curve_at = [position[name] for name in CURVE_COLUMNS]
+        self._metadata_at = [(name, position[name]) for name in METADATA_COLUMNS]
+        # published column order: the metadata fields are fields[4:], so an empty tail is one cheap check
+        self._canonical = header == list(COLUMNS)
+        self._number = 1
+        self._last_epoch = -math.inf
+        first = self._next_row()
+        if first is None:
+            raise InputFormatError("no data rows after the header", path=source, line=self._number + 1)
+        fields, self._first = first
+        self.metadata: dict[str, Any] = _parse_metadata(fields, self._metadata_at, source, self._number)
+
+    @property
+    def id(self) -> str:
+        return str(self.metadata.get("ID") or "")
+
+    def _next_row(self) -> tuple[list[str], tuple[float, float | None, float | None, float | None]] | None:
+        """The next non-blank row's fields and curve values (None at the end of the file)."""
+        delimiter, width, source = self.delimiter, self._width, self.source
+        e_at, t_at, v_at, a_at = self._curve_at
+        for line in self._lines:
+            self._number += 1
+            line = line.rstrip("\r\n")
+            fields = line.split(delimiter)
+            if len(fields) != width:
+                if not line.strip():
+                    continue
+                raise InputFormatError(f"expected {width} fields, found {len(fields)} (truncated or malformed row)",
+                                       path=source, line=self._number)
+            try:
+                epoch, train_loss, val_loss, val_acc = (
+                    float(fields[e_at]) if fields[e_at] else None, float(fields[t_at]) if fields[t_at] else None,
+                    float(fields[v_at]) if fields[v_at] else None, float(fields[a_at]) if fields[a_at] else None)
+            except ValueError:  # whitespace-only fields are empty; anything else is a real error
+                epoch, train_loss, val_loss, val_acc = _curve_values(fields, self._curve_at, source, self._number)
+            if epoch is None or not epoch > self._last_epoch or not math.isfinite(epoch):
+                raise InputFormatError(f"epochs must be finite and increasing, got {fields[e_at]!r} after "
+                                       f"{self._last_epoch}", path=source, line=self._number)
+            self._last_epoch = epoch
+            return fields, (epoch, train_loss, val_loss, val_acc)
+        return None
+
+    def __iter__(self) -> Iterator[tuple[float, float | None, float | None, float | None]]:
+        yield self._first
+        metadata_at, canonical, source = self._metadata_at, self._canonical, self.source
+        while (row := self._next_row()) is not None:
+            fields, values = row
+            if (any(fields[4:]) if canonical else True) and any(fields[at].strip() for _, at in metadata_at):
+                filled = [name for name, at in metadata_at if fields[at].strip()]
+                raise InputFormatError(f"metadata ({', '.join(filled)}) must be on the first data row only",
+                                       path=source, line=self._number)
+            yield values
+
+
+def parse_table(text: str, source: str) -> RandomNNTable:
+    """Parse one table held in memory; any defect raises :class:`InputFormatError` naming ``source`` and the line."""
+    stream = TableStream(text.splitlines(), source)
+    return RandomNNTable(stream.metadata, list(stream))
 
 
 def _curve_values(fields: list[str], curve_at: list[int], source: str, line: int) -> tuple[Any, ...]:
@@ -229,14 +265,41 @@ def _parse_metadata(fields: list[str], metadata_at: list[tuple[str, int]], sourc
     return metadata
 
 
-def read_table(path: Path, source: str | None = None) -> RandomNNTable:
-    """Read and parse one table file."""
-    source = source or str(path)
+MAX_LINE = 1 << 20  # characters; a longer "line" is not a text table and must not be held whole
+
+
+def open_lines(path: Path, source: str, max_line: int = MAX_LINE) -> Iterator[str]:
+    """The lines of a UTF-8 text file (a byte-order mark dropped), read one at a time.
+
+    A line longer than ``max_line`` characters or bytes that are not UTF-8 raise
+    :class:`InputFormatError` naming ``source`` and the line, so a binary or
+    single-line file of any size is refused without being read into memory.
+    """
+    number = 0
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputFormatError("not a UTF-8 text table", path=source) from None
-    return parse_table(text, source)
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            while True:
+                try:
+                    line = handle.readline(max_line)
+                except UnicodeDecodeError:
+                    # decoding runs ahead of the lines handed out, so no line number is claimed
+                    raise InputFormatError("not a UTF-8 text table", path=source) from None
+                if not line:
+                    return
+                number += 1
+                if len(line) >= max_line and not line.endswith("\n"):
+                    raise InputFormatError(f"line longer than {max_line} characters (not a text table)",
+                                           path=source, line=number)
+                yield line
+    except OSError as exc:
+        raise InputFormatError(f"cannot read ({exc.strerror or exc})", path=source) from None
+
+
+def read_table(path: Path, source: str | None = None) -> RandomNNTable:
+    """Read and parse one table file (whole; :class:`TableStream` over :func:`open_lines` streams)."""
+    source = source or str(path)
+    stream = TableStream(open_lines(Path(path), source), source)
+    return RandomNNTable(stream.metadata, list(stream))
 
 
 # ----------------------------------------------------------------------------- writing
@@ -328,87 +391,6 @@ def table_records(table: RandomNNTable) -> tuple[dict[str, Any], dict[str, Any]]
     train_params = {name: meta.get(name) for name in TRAIN_COLUMNS}
     train_params.update(format=FORMAT, validation_every=0.5, epochs=table.curve[-1][0] if table.curve else None)
     return arch, train_params
-
-
-# ----------------------------------------------------------------------------- export
-_TRAIN_ALIASES: dict[str, tuple[str, ...]] = {
-    "random_seed": ("random_seed", "seed"), "batch_size": ("batch_size",), "learning_rate": ("learning_rate", "lr"),
-    "momentum": ("momentum",), "dampening": ("dampening",), "weight_decay": ("weight_decay",),
-    "loss_fn": ("loss_fn",), "optimizer": ("optimizer",),
-}
-
-
-def _generic_metadata(search_name: str, dataset: str | None, row: Mapping[str, Any]) -> dict[str, Any]:
-    """Best-effort metadata for an architecture that was not imported from this format (e.g. NSGA-Net)."""
-    params = dict(row["train_params"] or {})
-    metadata: dict[str, Any] = {name: ([] if KINDS[name] == LIST else None) for name in METADATA_COLUMNS}
-    metadata["ID"] = safe_file_stem(f"{search_name}_g{row['generation']}_i{row['index']}")
-    metadata["dataset"] = dataset
-    device = row.get("device")
-    metadata["train_GPU"] = None if device is None else str(device).startswith("cuda")
-    for column, keys in _TRAIN_ALIASES.items():
-        for key in keys:
-            value = params.get(key)
-            if value is not None and not isinstance(value, (dict, list)):
-                metadata[column] = value
-                break
-    return metadata
-
-
-def export_random_nn(database: Any, search_id: int, out_dir: Path | str, delimiter: str = " ") -> list[Path]:
-    """Write every architecture of a search as ``<out_dir>/<ID>.txt`` in the 28-column format.
-
-    Architectures imported from this format are written back exactly (metadata from
-    their arch/train-params JSON, curve from the epochs table); others get the fields
-    the lineage database knows (ID ``<search>_g<generation>_i<index>``, data set, batch
-    size, learning rate, ... and their epochs), the rest left empty. Non-finite metrics
-    flagged in the database are written as ``nan``/``inf``.
-    """
-    from sqlalchemy import select
-
-    from a4nn.errors import A4nnError
-    from a4nn.lineage.models import Architecture, Dataset, Epoch, Search
-    from a4nn.lineage.nonfinite import restore_nonfinite
-
-    out = Path(out_dir)
-    with database.engine.connect() as connection:
-        found = connection.execute(
-            select(Search.name, Dataset.name).outerjoin(Dataset, Dataset.id == Search.dataset_id).where(Search.id == search_id)
-        ).first()
-        if found is None:
-            raise A4nnError(f"no search with id {search_id}")
-        search_name, dataset_name = found
-        architectures = connection.execute(
-            select(Architecture.id, Architecture.generation, Architecture.index, Architecture.arch,
-                   Architecture.train_params, Architecture.device)
-            .where(Architecture.search_id == search_id).order_by(Architecture.generation, Architecture.index)
-        ).mappings().all()
-        curves: dict[int, list[tuple[float, float | None, float | None, float | None]]] = {a["id"]: [] for a in architectures}
-        epochs = connection.execute(
-            select(Epoch.architecture_id, Epoch.epoch, Epoch.train_loss, Epoch.val_loss, Epoch.val_acc, Epoch.nonfinite)
-            .join(Architecture, Architecture.id == Epoch.architecture_id)
-            .where(Architecture.search_id == search_id).order_by(Epoch.architecture_id, Epoch.epoch)
-        )
-        for architecture_id, epoch, train_loss, val_loss, val_acc, flags in epochs:
-            curves[architecture_id].append((float(epoch), restore_nonfinite(train_loss, "train_loss", flags),
-                                            restore_nonfinite(val_loss, "val_loss", flags),
-                                            restore_nonfinite(val_acc, "val_acc", flags)))
-    written: list[Path] = []
-    used: set[str] = set()
-    for row in architectures:
-        arch = row["arch"] or {}
-        if arch.get("format") == FORMAT:
-            metadata = {name: (row["train_params"] or {}).get(name) for name in TRAIN_COLUMNS}
-            metadata.update({name: arch.get("taxonomy", {}).get(name) for name in TAXONOMY_COLUMNS})
-        else:
-            metadata = _generic_metadata(search_name, dataset_name, row)
-        table = RandomNNTable(metadata, curves[row["id"]])
-        stem = safe_file_stem(table.id)
-        if stem in used:
-            raise A4nnError(f"two architectures of search {search_name!r} share the network ID {table.id!r}")
-        used.add(stem)
-        written.append(write_table(table, out, delimiter))
-    return written
 
 
 def numeric_content(text: str) -> list[list[str]]:

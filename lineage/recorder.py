@@ -23,7 +23,7 @@ import math
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,6 +43,9 @@ from a4nn.lineage.models import (
     Search,
 )
 from a4nn.lineage.nonfinite import split_nonfinite
+
+if TYPE_CHECKING:  # pragma: no cover
+    from a4nn.lineage.bulk import BulkLoader
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 ARCHITECTURE_METRICS = ("final_acc", "predicted_acc", "fitness", "flops", "wall_seconds")
@@ -100,6 +103,16 @@ class Recorder:
         self.database = database
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
         self._bound: Connection | None = None
+        self._bulk_loader: "BulkLoader | None" = None
+
+    @property
+    def bulk(self) -> "BulkLoader":
+        """The bulk path (:class:`a4nn.lineage.bulk.BulkLoader`) for importers, writing inside :meth:`transaction`."""
+        if self._bulk_loader is None:
+            from a4nn.lineage.bulk import BulkLoader
+
+            self._bulk_loader = BulkLoader(self)
+        return self._bulk_loader
 
     @contextmanager
     def transaction(self) -> Iterator["Recorder"]:

@@ -55,7 +55,7 @@ def _export(database: "Database", search: str | None, filter_text: str | None, o
         if filter_text is not None or search is None or with_checkpoints:
             raise A4nnError("--format random-nn exports one SEARCH_ID; --filter and --with-checkpoints do not apply")
         try:
-            from a4nn.commons.random_nn_format import export_random_nn
+            from a4nn.commons.random_nn_export import export_random_nn
         except ImportError as exc:
             raise A4nnError(f"the random-nn format is not available in this installation: {exc}") from None
         written = export_random_nn(database, resolve_search(database, search), out)

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from a4nn.cli.options import db_option, open_db
+from a4nn.commons.ingest.archives import MB, ArchiveLimits
 from a4nn.errors import InputFormatError
 
 INGEST_FORMATS = ["auto", "random-nn", "icpp23"]
@@ -18,7 +19,14 @@ INGEST_FORMATS = ["auto", "random-nn", "icpp23"]
               help="Record format. auto: ICPP'23 logs by file name, random-NN tables by their header row.")
 @click.option("--strict", is_flag=True, help="Stop at the first malformed file instead of skipping it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def ingest(db_url: str, paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool) -> None:
+@click.option("--max-member-mb", type=click.IntRange(min=1), default=ArchiveLimits.max_member_bytes // MB,
+              show_default=True, help="Refuse an archive holding a file larger than this once unpacked.")
+@click.option("--max-members", type=click.IntRange(min=1), default=ArchiveLimits.max_members, show_default=True,
+              help="Refuse an archive holding more files than this.")
+@click.option("--max-ratio", type=click.FloatRange(min=1.0), default=ArchiveLimits.max_ratio, show_default=True,
+              help="Refuse an archive that unpacks to more than this many times its size (zip bombs).")
+def ingest(db_url: str, paths: tuple[Path, ...], fmt: str, strict: bool, quiet: bool, max_member_mb: int,
+           max_members: int, max_ratio: float) -> None:
     """Ingest files, folders and .zip/.tar.gz archives of record trails.
 
     \b
@@ -27,16 +35,21 @@ def ingest(db_url: str, paths: tuple[Path, ...], fmt: str, strict: bool, quiet: 
                  output: one search per folder/archive, one architecture per table
       icpp23     the published A4NN ICPP'23 logs: one search per CSV
 
-    Each file is one transaction: a malformed file is reported with its name and
-    line and nothing of it is written; the other files still ingest. Ingesting the
-    same files again adds nothing. Exits with code 1 when any file was rejected.
+    Each file (loose, in a folder or in an archive) is one transaction: a malformed
+    file is reported with its name and line and nothing of it is written; the other
+    files still ingest. An archive that cannot be unpacked or breaks the --max-*
+    limits is reported by name and none of its files is read. Files no format
+    recognises are named. Ingesting the same files again adds nothing (the summary
+    says how many networks were added and how many were already present). Exits
+    with code 1 when any file or archive was rejected.
     """
     from a4nn.commons.ingest import ingest_paths
 
+    limits = ArchiveLimits(max_member_bytes=max_member_mb * MB, max_members=max_members, max_ratio=max_ratio)
     database = open_db(db_url, upgrade=True)
     try:
         summary = ingest_paths(database, paths, fmt, strict=strict, progress=not quiet,
-                               report=lambda line: click.echo(line, err=True))
+                               report=lambda line: click.echo(line, err=True), limits=limits)
     except InputFormatError as exc:
         if not strict:
             raise

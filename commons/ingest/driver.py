@@ -1,59 +1,75 @@
 """The ingest driver: find files (folders, .zip, .tar.gz), one transaction per file, a summary.
 
-A malformed file is reported with its name and line and nothing of it is written;
-the other files still ingest (``strict=True`` makes the first error fatal). Natural
-keys in the Recorder make a second ingest of the same files add nothing.
+The same per-file rules hold for loose files, folders and archive members: a
+malformed file is reported with its name and line and nothing of it is written; the
+other files still ingest (``strict=True`` makes the first error fatal). An archive
+that cannot be unpacked, or would unpack past its :class:`ArchiveLimits`, is reported
+by name like a malformed file and none of its members is ingested. Natural keys and
+the readers' content hashes make a second ingest of the same files add nothing and
+rewrite nothing; the summary tells added from already present.
 
 Readers are plain modules with three functions:
 
 * ``candidate(path) -> bool``: the file name could hold this format (cheap, by suffix/name);
 * ``matches(path) -> bool``: auto-detection (name pattern or header sniffing);
-* ``ingest_file(recorder, path, source, context) -> (networks, epoch rows)``: write one
-  file inside the transaction the driver opened (raise InputFormatError on bad input).
+* ``ingest_file(recorder, path, source, context) -> FileResult``: write one file inside
+  the transaction the driver opened (raise InputFormatError on bad input).
 """
 from __future__ import annotations
 
-import tarfile
 import tempfile
 import time
-import zipfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
-from sqlalchemy.engine import Connection
-
 from a4nn.commons.ingest import icpp23, random_nn
+from a4nn.commons.ingest.archives import ArchiveLimits, archive_stem, is_archive, unpack
+from a4nn.commons.ingest.table import FileResult
 from a4nn.errors import A4nnError, InputFormatError
 from a4nn.lineage.database import Database
 from a4nn.lineage.recorder import Recorder
 
 READERS: dict[str, ModuleType] = {"icpp23": icpp23, "random-nn": random_nn}
 FORMATS = ("auto", *READERS)
-ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 
 
 @dataclass
 class IngestSummary:
-    """What one ingest run did; ``skipped`` holds one ``"<file>:<line>: <problem>"`` per rejected file."""
+    """What one ingest run did.
+
+    ``networks`` and ``rows`` count what was written (new networks, or a corrected table
+    replacing its own earlier version: ``replaced``); ``present`` counts networks found
+    already stored and left untouched. ``skipped`` holds one ``"<file>:<line>: <problem>"``
+    per rejected file or archive, ``unrecognised`` the names of files no reader took.
+    """
 
     files: int = 0
     networks: int = 0
     rows: int = 0
+    present: int = 0
+    replaced: int = 0
     skipped: list[str] = field(default_factory=list)
-    ignored: int = 0
+    unrecognised: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
         return not self.skipped
 
+    @property
+    def ignored(self) -> int:
+        """How many files were not recognised."""
+        return len(self.unrecognised)
+
     def line(self) -> str:
         """The one-line summary the CLI prints."""
+        replaced = f", replaced {self.replaced}" if self.replaced else ""
         return (f"ingested {self.files} files: {self.networks} networks, {self.rows} epoch rows, "
-                f"{len(self.skipped)} skipped, {self.ignored} not recognised, {self.seconds:.1f} s")
+                f"{len(self.skipped)} skipped, {self.ignored} not recognised; "
+                f"networks added {self.networks}, already present {self.present}{replaced} ({self.seconds:.1f} s)")
 
 
 class RunCache:
@@ -92,19 +108,17 @@ class RunCache:
 
 @dataclass
 class FileContext:
-    """What a reader knows about the file besides its path."""
+    """What a reader knows about the file besides its path.
+
+    ``member`` is the file's name inside its collection (relative to the folder or
+    archive given, or the file name): what a reader stores to tell a corrected version
+    of a file from a different file.
+    """
 
     collection: str
     cache: RunCache
     recorder: Recorder
-
-    @property
-    def connection(self) -> Connection:
-        """The connection of the file's transaction (for the few statements the Recorder has no method for)."""
-        connection = self.recorder.connection
-        if connection is None:
-            raise RuntimeError("FileContext.connection used outside the per-file transaction")
-        return connection
+    member: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,17 +126,14 @@ class Candidate:
     path: Path
     source: str
     collection: str
+    member: str
 
 
-def _is_archive(path: Path) -> bool:
-    return path.name.endswith(ARCHIVE_SUFFIXES)
+@dataclass(frozen=True)
+class Rejected:
+    """A path or archive that yields no file to read (missing, unreadable, refused); reported like a bad file."""
 
-
-def _archive_stem(path: Path) -> str:
-    for suffix in ARCHIVE_SUFFIXES:
-        if path.name.endswith(suffix):
-            return path.name[: -len(suffix)]
-    return path.stem
+    error: InputFormatError
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -134,24 +145,22 @@ def _files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder))
 
 
-def _unpack(path: Path, stack: ExitStack) -> Iterator[Candidate]:
+def _unpacked(path: Path, stack: ExitStack, limits: ArchiveLimits) -> Iterator[Candidate | Rejected]:
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="a4nn-ingest-")))
     try:
-        if path.name.endswith(".zip"):
-            with zipfile.ZipFile(path) as archive:
-                archive.extractall(folder)
-        else:
-            with tarfile.open(path) as archive:
-                archive.extractall(folder, filter="data")
-    except (zipfile.BadZipFile, tarfile.TarError, OSError) as exc:
-        raise InputFormatError(f"cannot unpack archive ({exc})", path=str(path)) from None
-    collection = _archive_stem(path)
+        unpack(path, folder, limits)
+    except InputFormatError as exc:
+        yield Rejected(exc)
+        return
+    collection = archive_stem(path)
     for member in _files_under(folder):
-        yield Candidate(member, f"{path}!{member.relative_to(folder)}", collection)
+        name = member.relative_to(folder).as_posix()
+        yield Candidate(member, f"{path}!{name}", collection, name)
 
 
-def discover(paths: Iterable[Path], stack: ExitStack) -> Iterator[Candidate]:
-    """Every file under ``paths`` with the name used in messages and its collection.
+def discover(paths: Iterable[Path], stack: ExitStack, limits: ArchiveLimits = ArchiveLimits()
+             ) -> Iterator[Candidate | Rejected]:
+    """Every file under ``paths`` with the name used in messages and its collection, or why a path gave none.
 
     The collection (what a random-NN search is named after) is the folder or archive
     given on the command line, or the parent folder of a single file; archives found
@@ -160,18 +169,18 @@ def discover(paths: Iterable[Path], stack: ExitStack) -> Iterator[Candidate]:
     for path in paths:
         path = Path(path)
         if not path.exists():
-            raise InputFormatError("no such file or folder", path=str(path))
-        if path.is_dir():
+            yield Rejected(InputFormatError("no such file or folder", path=str(path)))
+        elif path.is_dir():
             folder_name = path.resolve().name
             for candidate in _files_under(path):
-                if _is_archive(candidate):
-                    yield from _unpack(candidate, stack)
+                if is_archive(candidate):
+                    yield from _unpacked(candidate, stack, limits)
                 else:
-                    yield Candidate(candidate, str(candidate), folder_name)
-        elif _is_archive(path):
-            yield from _unpack(path, stack)
+                    yield Candidate(candidate, str(candidate), folder_name, candidate.relative_to(path).as_posix())
+        elif is_archive(path):
+            yield from _unpacked(path, stack, limits)
         else:
-            yield Candidate(path, str(path), path.resolve().parent.name)
+            yield Candidate(path, str(path), path.resolve().parent.name, path.name)
 
 
 def _reader(path: Path, fmt: str) -> ModuleType | None:
@@ -184,13 +193,15 @@ def _reader(path: Path, fmt: str) -> ModuleType | None:
 
 
 def ingest_paths(database: Database, paths: Iterable[Path | str], format: str = "auto", strict: bool = False,
-                 progress: bool = True, report: Callable[[str], None] | None = None) -> IngestSummary:
+                 progress: bool = True, report: Callable[[str], None] | None = None,
+                 limits: ArchiveLimits = ArchiveLimits()) -> IngestSummary:
     """Ingest every recognised file under ``paths`` (files, folders, .zip/.tar.gz archives).
 
     ``format="auto"`` recognises ICPP'23 logs by file name and random-NN tables by
-    their header; files it does not recognise are counted in ``ignored``. Each file is
-    one transaction: a malformed one is listed in ``skipped`` (``strict=True``: raised)
-    and leaves no row behind.
+    their header; files it does not recognise are listed in ``unrecognised``. Each file
+    is one transaction: a malformed one is listed in ``skipped`` (``strict=True``:
+    raised) and leaves no row behind; so is a missing path or a refused archive.
+    ``report`` receives one line per rejected and per unrecognised file.
     """
     if format not in FORMATS:
         raise A4nnError(f"unknown format {format!r}; choose from {', '.join(FORMATS)}")
@@ -198,38 +209,49 @@ def ingest_paths(database: Database, paths: Iterable[Path | str], format: str = 
     cache = RunCache()
     summary = IngestSummary()
     start = time.perf_counter()
+
+    def reject(exc: InputFormatError) -> None:
+        if strict:
+            raise exc
+        summary.skipped.append(str(exc))
+        if report:
+            report(f"skipped: {exc}")
+
     with ExitStack() as stack:
         jobs: list[tuple[Candidate, ModuleType]] = []
-        for candidate in discover([Path(p) for p in paths], stack):
-            reader = _reader(candidate.path, format)
+        for found in discover([Path(p) for p in paths], stack, limits):
+            if isinstance(found, Rejected):
+                reject(found.error)
+                continue
+            reader = _reader(found.path, format)
             if reader is None:
-                summary.ignored += 1
+                summary.unrecognised.append(found.source)
+                if report:
+                    report(f"not recognised: {found.source}")
             else:
-                jobs.append((candidate, reader))
+                jobs.append((found, reader))
         iterator: Iterable[tuple[Candidate, ModuleType]] = jobs
         if progress:
             from tqdm import tqdm
 
-            iterator = tqdm(jobs, desc="ingest", unit="file")
+            iterator = tqdm(jobs, desc="ingest", unit="file", disable=None)  # None: no bar unless a terminal
         for candidate, reader in iterator:
-            context = FileContext(candidate.collection, cache, recorder)
+            context = FileContext(candidate.collection, cache, recorder, candidate.member)
             try:
                 with recorder.transaction():
-                    networks, rows = reader.ingest_file(recorder, candidate.path, candidate.source, context)
+                    result: FileResult = reader.ingest_file(recorder, candidate.path, candidate.source, context)
             except InputFormatError as exc:
                 cache.discard()
-                if strict:
-                    raise
-                summary.skipped.append(str(exc))
-                if report:
-                    report(f"skipped: {exc}")
+                reject(exc)
                 continue
             except BaseException:
                 cache.discard()
                 raise
             cache.commit()
             summary.files += 1
-            summary.networks += networks
-            summary.rows += rows
+            summary.networks += result.added
+            summary.rows += result.rows
+            summary.present += result.present
+            summary.replaced += result.replaced
     summary.seconds = time.perf_counter() - start
     return summary

@@ -10,30 +10,34 @@ Mapping into the lineage schema:
 * one architecture per table: generation 0, index allocated in ingest order and keyed
   by the table's ``ID`` (so re-ingest finds the same row), the taxonomy decoded into
   conv blocks / FC layers in ``arch`` and the training parameters in ``train_params``
-  (plus ``table_sha256`` of the file, so an unchanged table is skipped on re-ingest);
+  (plus ``table_sha256`` of the file and ``table_file``, its name in the collection);
 * one epochs row per data row, ``epoch`` = the table's ``epochs`` value (0.5, 1.0, ...
   40.0: half epochs are stored as they are), train_loss/val_loss/val_acc from
   trainLoss/valLoss/valAcc; final_acc = fitness = the last valAcc.
 
-Re-ingesting an unchanged table writes nothing; a changed one (same ID) replaces its
-row and curve (old epochs cleared first), so a corrected file leaves no stale rows.
+One network ID is one network of the collection. A file whose bytes are already
+stored in the search is "already present" and not even parsed; a corrected version of
+the same file (same name in the collection, same ID, other bytes) replaces its row and
+curve (old epochs cleared first), so no stale rows survive; a *different* file with an
+ID the search already holds is rejected, naming both files: the 6000-NN IDs are
+timestamps that identify one training run, so two tables with one ID are a copy
+error, and keeping both (or the last) would silently change what the ID means. Re-runs
+therefore never rewrite rows.
+
+Tables are streamed: the first :data:`CHUNK` rows decide the row of a short table at
+once, a longer one is written chunk by chunk and its architecture row completed at the
+end, so memory does not grow with the file.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Connection
-
-from a4nn.commons.random_nn_format import DOI, FORMAT, looks_like_table, parse_table, table_records
+from a4nn.commons.ingest.table import FileResult, file_sha256
+from a4nn.commons.random_nn_format import DOI, FORMAT, RandomNNTable, TableStream, looks_like_table, open_lines, table_records
 from a4nn.errors import InputFormatError
-from a4nn.lineage.models import Architecture, Epoch, Search
-from a4nn.lineage.nonfinite import split_nonfinite
 from a4nn.lineage.recorder import Recorder
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +55,7 @@ def candidate(path: Path) -> bool:
 def matches(path: Path) -> bool:
     """Auto-detection: the header row names the random-NN columns."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
             first = handle.readline(8192)
     except OSError:
         return False
@@ -79,144 +83,139 @@ def _dataset_id(recorder: Recorder, name: str, context: "FileContext") -> int:
     return found
 
 
-def _search_id(recorder: Recorder, collection: str, dataset_id: int, context: "FileContext") -> int:
-    key = ("search", collection)
+CHUNK = 10_000  # epoch rows per insert of a long table
+
+
+def _search_name(collection: str) -> str:
+    return f"random-nn:{collection}"
+
+
+def _known_search(recorder: Recorder, context: "FileContext") -> int | None:
+    """The id of the collection's search if it exists (asked once per run), else None."""
+    key = ("search", context.collection)
     search_id = context.cache.get(key)
     if search_id is None:
-        search_id = recorder.start_search(f"random-nn:{collection}", "random-nn", dataset_id, None,
-                                          {"format": FORMAT, "source": collection, "doi": DOI,
+        found = recorder.bulk.find_search(_search_name(context.collection))
+        if found is not None:
+            search_id = found[0]
+            context.cache.remember(key, search_id)
+            context.cache.remember(("search-dataset", search_id), found[1])
+    return search_id
+
+
+def _search_id(recorder: Recorder, dataset_id: int, context: "FileContext") -> int:
+    key = ("search", context.collection)
+    search_id = _known_search(recorder, context)
+    if search_id is None:
+        search_id = recorder.start_search(_search_name(context.collection), "random-nn", dataset_id, None,
+                                          {"format": FORMAT, "source": context.collection, "doi": DOI,
                                            "validation_every": 0.5}, status="completed")
         context.cache.stage(key, search_id)
+        context.cache.stage(("search-dataset", search_id), dataset_id)
+        context.cache.stage(("ids-loaded", search_id), True)  # a new search holds no network yet
+        context.cache.stage(("next-index", search_id), 0)
     # one data set per search while the collection has only one; none once it mixes several
     dataset_key = ("search-dataset", search_id)
-    if dataset_key not in context.cache:
-        current = context.connection.execute(select(Search.dataset_id).where(Search.id == search_id)).scalar()
-        context.cache.stage(dataset_key, current)
     current = context.cache.get(dataset_key)
     if current is not None and current != dataset_id:
-        context.connection.execute(update(Search).where(Search.id == search_id).values(dataset_id=None))
+        recorder.bulk.update_search(search_id, dataset_id=None)
         context.cache.stage(dataset_key, None)
     return search_id
 
 
-def _index_for(search_id: int, network_id: str, context: "FileContext") -> tuple[int, bool]:
-    """The architecture index of ``network_id`` in the search, and whether it existed already.
-
-    The first file of a search in a run loads the search's (ID -> index, table hash)
-    map once; later files are answered from the run cache.
-    """
+def _load_networks(recorder: Recorder, search_id: int, context: "FileContext") -> None:
+    """Learn the search's stored networks once per run: ID -> (index, row id, file), and the stored file hashes."""
     loaded = ("ids-loaded", search_id)
-    if loaded not in context.cache:
-        highest = -1
-        rows = context.connection.execute(select(Architecture.index, Architecture.arch, Architecture.train_params)
-                                          .where(Architecture.search_id == search_id))
-        for index, arch, train_params in rows:
-            highest = max(highest, index)
-            if arch and arch.get("id") is not None:
-                context.cache.remember(("network", search_id, str(arch["id"])), index)
-                context.cache.remember(("sha", search_id, str(arch["id"])), (train_params or {}).get("table_sha256"))
-        context.cache.remember(("next-index", search_id), highest + 1)
-        context.cache.remember(loaded, True)
-    known = context.cache.get(("network", search_id, network_id))
+    if loaded in context.cache:
+        return
+    highest = -1
+    for architecture_id, _generation, index, arch, train_params in recorder.bulk.architectures(search_id):
+        highest = max(highest, index)
+        if arch.get("id") is not None:
+            network = str(arch["id"])
+            context.cache.remember(("network", search_id, network), (index, architecture_id))
+            context.cache.remember(("file", search_id, network), train_params.get("table_file"))
+            if train_params.get("table_sha256"):
+                context.cache.remember(("digest", search_id, train_params["table_sha256"]), network)
+    context.cache.remember(("next-index", search_id), highest + 1)
+    context.cache.remember(loaded, True)
+
+
+def _curve_rows(curve: Iterable[tuple[float, float | None, float | None, float | None]]) -> Iterable[tuple]:
+    """Table rows as the bulk loader's epoch rows (no train accuracy or seconds in this format)."""
+    return ((epoch, train_loss, None, val_loss, val_acc, None) for epoch, train_loss, val_loss, val_acc in curve)
+
+
+def _finished(arch: dict[str, Any], train_params: dict[str, Any], device: str | None,
+              last: tuple[float, float | None, float | None, float | None]) -> dict[str, Any]:
+    """The architecture row's columns once its last table row is known."""
+    last_epoch, final_acc = last[0], last[3]
+    return {"genome_id": None, "arch": arch, "train_params": {**train_params, "epochs": last_epoch}, "flops": None,
+            "n_params": None, "status": "completed", "epochs_trained": last_epoch, "terminated_early": False,
+            "stop_epoch": None, "predicted_acc": None, "wall_seconds": None, "device": device, "error": None,
+            "final_acc": final_acc, "fitness": final_acc, "finished_at": datetime.now(timezone.utc)}
+
+
+def ingest_file(recorder: Recorder, path: Path, source: str, context: "FileContext") -> FileResult:
+    """Ingest one table inside the driver's transaction through the Recorder's bulk loader.
+
+    The file is hashed first (in blocks): bytes already stored in the search are
+    "present" and the file is not parsed. Otherwise it is streamed: the architecture
+    row and one executemany of its epochs for a short table, chunked inserts and a
+    final update of the row for a long one.
+    """
+    digest = file_sha256(path, source)
+    known = _known_search(recorder, context)
     if known is not None:
-        return known, True
-    index = context.cache.get(("next-index", search_id))
-    context.cache.stage(("network", search_id, network_id), index)
-    context.cache.stage(("next-index", search_id), index + 1)
-    return index, False
-
-
-_ARCHITECTURE_INSERT = insert(Architecture.__table__)
-_CURVE_FIELDS = ("train_loss", "val_loss", "val_acc")
-_EPOCH_COLUMNS = ("architecture_id", "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "nonfinite")
-_EPOCH_SQL: dict[str, tuple[str, bool]] = {}
-
-
-def _epoch_statement(connection: Connection) -> tuple[str, bool]:
-    """The epochs INSERT compiled once per dialect, and whether its driver takes positional parameters."""
-    name = connection.dialect.name
-    if name not in _EPOCH_SQL:
-        compiled = insert(Epoch.__table__).compile(dialect=connection.dialect, column_keys=list(_EPOCH_COLUMNS))
-        if compiled.positional and tuple(compiled.positiontup) != _EPOCH_COLUMNS:
-            raise RuntimeError(f"unexpected epochs column order {compiled.positiontup}")
-        _EPOCH_SQL[name] = (str(compiled), bool(compiled.positional))
-    return _EPOCH_SQL[name]
-
-
-def _epoch_params(architecture_id: int, curve: list[tuple[float, float | None, float | None, float | None]]
-                  ) -> list[tuple[Any, ...]]:
-    """Epoch rows in :data:`_EPOCH_COLUMNS` order, NaN/inf moved into ``nonfinite`` as the Recorder does."""
-    params = []
-    for epoch, train_loss, val_loss, val_acc in curve:
-        try:
-            finite = math.isfinite(train_loss + val_loss + val_acc)  # type: ignore[operator]
-        except TypeError:  # an empty metric (None)
-            finite = all(v is None or math.isfinite(v) for v in (train_loss, val_loss, val_acc))
-        flags = None
-        if not finite:
-            values, found = split_nonfinite({"train_loss": train_loss, "val_loss": val_loss, "val_acc": val_acc},
-                                            _CURVE_FIELDS)
-            train_loss, val_loss, val_acc = values["train_loss"], values["val_loss"], values["val_acc"]
-            flags = json.dumps(found) if found else None
-        params.append((architecture_id, epoch, train_loss, None, val_loss, val_acc, None, flags))
-    return params
-
-
-def _insert_epochs(connection: Connection, architecture_id: int,
-                   curve: list[tuple[float, float | None, float | None, float | None]]) -> int:
-    """One executemany of a table's epoch rows straight to the driver.
-
-    SQLAlchemy's per-row parameter processing costs ~25 us a row, i.e. most of the
-    time of a 480,000-row ingest; these rows are plain floats/ints plus the
-    ``nonfinite`` JSON text, so they go to the DB-API as they are.
-    """
-    sql, positional = _epoch_statement(connection)
-    params = _epoch_params(architecture_id, curve)
-    connection.exec_driver_sql(sql, params if positional else [dict(zip(_EPOCH_COLUMNS, row)) for row in params])
-    return len(params)
-
-
-def ingest_file(recorder: Recorder, path: Path, source: str, context: "FileContext") -> tuple[int, int]:
-    """Ingest one table inside the driver's transaction; returns (networks, epoch rows) written.
-
-    A table is written with prepared Core statements on the file's connection (the
-    architecture row, already finished, and one executemany of its epochs): the same
-    columns and natural keys the Recorder writes, without rebuilding statements per
-    file, which is what makes 6000 tables fit in seconds. A table whose ID the search
-    already holds is skipped when its text is unchanged (sha256 kept in train_params)
-    and otherwise replaced: row updated, old trail cleared, curve rewritten.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputFormatError("not a UTF-8 text table", path=source) from None
-    table = parse_table(text, source)
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    arch, train_params = table_records(table)
-    train_params["table_sha256"] = digest
-    dataset_name = table.metadata.get("dataset") or "unknown"
-    dataset_id = _dataset_id(recorder, dataset_name, context)
-    search_id = _search_id(recorder, context.collection, dataset_id, context)
-    index, existed = _index_for(search_id, table.id, context)
-    if existed and context.cache.get(("sha", search_id, table.id)) == digest:
-        return 0, 0
-    last_epoch, final_acc = table.curve[-1][0], table.curve[-1][3]
-    metrics, flags = split_nonfinite({"final_acc": final_acc, "fitness": final_acc}, ("final_acc", "fitness"))
-    now = datetime.now(timezone.utc)
-    values = {"genome_id": None, "arch": arch, "train_params": train_params, "flops": None, "n_params": None,
-              "status": "completed", "epochs_trained": last_epoch, "terminated_early": False, "stop_epoch": None,
-              "predicted_acc": None, "wall_seconds": None, "device": "cuda" if table.metadata.get("train_GPU") else None,
-              "error": None, "nonfinite": flags, "finished_at": now, **metrics}
-    if existed:
-        architecture_id = recorder.start_architecture(search_id, index=index, generation=0)
+        _load_networks(recorder, known, context)
+        if ("digest", known, digest) in context.cache:
+            return FileResult(present=1)
+    stream = TableStream(open_lines(path, source), source)
+    network = stream.id
+    arch, train_params = table_records(RandomNNTable(stream.metadata, []))
+    train_params.update(table_sha256=digest, table_file=context.member)
+    device = "cuda" if stream.metadata.get("train_GPU") else None
+    dataset_id = _dataset_id(recorder, stream.metadata.get("dataset") or "unknown", context)
+    search_id = _search_id(recorder, dataset_id, context)
+    _load_networks(recorder, search_id, context)
+    stored = context.cache.get(("network", search_id, network))
+    if stored is not None:
+        first = context.cache.get(("source", search_id, network)) or context.cache.get(("file", search_id, network))
+        if context.cache.get(("file", search_id, network)) not in (None, context.member):
+            raise InputFormatError(f"network ID {network!r} is already stored from {first} in search "
+                                   f"{_search_name(context.collection)!r}; a second table with that ID is rejected",
+                                   path=source, line=2)
+    rows = iter(stream)
+    chunk = list(islice(rows, CHUNK))
+    more = next(rows, None)
+    values = _finished(arch, train_params, device, chunk[-1])  # final for a short table, completed below otherwise
+    if stored is not None:  # a corrected version of the same file: clear its old trail, then rewrite it
+        index, architecture_id = stored
         recorder.clear_architecture_trail(architecture_id)
-        context.connection.execute(update(Architecture).where(Architecture.id == architecture_id).values(**values))
+        recorder.bulk.update_architecture(architecture_id, values)
     else:
-        result = context.connection.execute(_ARCHITECTURE_INSERT, {
-            "search_id": search_id, "generation": 0, "index": index, "created_at": now, **values})
-        architecture_id = int(result.inserted_primary_key[0])
-    context.cache.stage(("sha", search_id, table.id), digest)
-    return 1, _insert_epochs(context.connection, architecture_id, table.curve)
+        index = context.cache.get(("next-index", search_id))
+        architecture_id = recorder.bulk.insert_architecture({"search_id": search_id, "generation": 0, "index": index,
+                                                             **values})
+        context.cache.stage(("next-index", search_id), index + 1)
+        context.cache.stage(("network", search_id, network), (index, architecture_id))
+    written = recorder.bulk.insert_epochs(architecture_id, _curve_rows(chunk))
+    if more is not None:  # a long table: the rest in chunks, then the row's final columns
+        last = more
+        pending = [more]
+        for row in rows:
+            pending.append(row)
+            if len(pending) >= CHUNK:
+                written += recorder.bulk.insert_epochs(architecture_id, _curve_rows(pending))
+                last, pending = pending[-1], []
+        if pending:
+            written += recorder.bulk.insert_epochs(architecture_id, _curve_rows(pending))
+            last = pending[-1]
+        recorder.bulk.update_architecture(architecture_id, _finished(arch, train_params, device, last))
+    context.cache.stage(("file", search_id, network), context.member)
+    context.cache.stage(("source", search_id, network), source)
+    context.cache.stage(("digest", search_id, digest), network)
+    return FileResult(added=1, rows=written, replaced=int(stored is not None))
 
 
 def describe(table_arch: dict[str, Any]) -> str:

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from a4nn.cli.ingest import ingest
 from a4nn.commons.ingest import ingest_paths
-from a4nn.commons.random_nn_format import COLUMNS, export_random_nn, parse_table
+from a4nn.commons.random_nn_export import export_random_nn
+from a4nn.commons.random_nn_format import COLUMNS, parse_table
 from a4nn.errors import InputFormatError
 from a4nn.lineage.models import Architecture, Dataset, Epoch, Search
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from a4nn.cli.ingest import generate
 from a4nn.commons.ingest import ingest_paths
-from a4nn.commons.random_nn_format import COLUMNS, export_random_nn, numeric_content, parse_table, read_table
+from a4nn.commons.random_nn_export import export_random_nn
+from a4nn.commons.random_nn_format import COLUMNS, numeric_content, parse_table, read_table
 from a4nn.lineage.models import Architecture, Search
 from a4nn.search.random_nn import RandomNNRanges, build_network, new_network_id, sample_metadata
 
