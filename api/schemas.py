@@ -57,6 +57,17 @@ class EngineConfigOut(BaseModel):
     extra: dict[str, Any]
 
 
+class EvaluationRow(BaseModel):
+    """A re-evaluation of the model's checkpoint on a data set (``a4nn-commons model evaluate``)."""
+
+    id: int
+    epoch: float = Field(description="checkpoint epoch that was evaluated")
+    dataset: dict[str, Any] = Field(description="name, kind, split and attributes of the data set")
+    metrics: dict[str, Any] = Field(description="accuracy (%), loss, confusion_matrix (rows: true class), "
+                                                "latency_ms, n_images, ...")
+    created: Optional[str] = Field(None, description="UTC time, ISO 8601")
+
+
 class ModelDetail(ModelSummary):
     arch: dict[str, Any]
     train_params: dict[str, Any]
@@ -66,6 +77,7 @@ class ModelDetail(ModelSummary):
     engine_config: Optional[EngineConfigOut] = None
     dataset_attributes: Optional[dict[str, Any]] = None
     genome_encoding: Optional[str] = None
+    evaluations: list[EvaluationRow] = Field(default_factory=list, description="re-evaluations, oldest first")
 
 
 class EpochRow(BaseModel):

@@ -62,7 +62,8 @@ JSON_COLUMNS = ("arch", "train_params", "params", "nonfinite")
 KEY = ["search", "generation", "index"]
 ARCHITECTURE_COLUMNS = KEY + [
     "genome_hash", "status", "flops", "n_params", "epochs_trained", "terminated_early", "stop_epoch", "final_acc",
-    "predicted_acc", "fitness", "wall_seconds", "device", "error", "dataset", "beam", "arch", "train_params", "nonfinite"]
+    "predicted_acc", "fitness", "wall_seconds", "device", "error", "dataset", "beam", "arch", "train_params", "nonfinite",
+    "source_id"]
 EPOCH_COLUMNS = KEY + ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "nonfinite"]
 PREDICTION_COLUMNS = KEY + ["epoch", "target_epoch", "value", "function", "params", "converged", "seconds", "nonfinite"]
 GENOME_COLUMNS = ["hash", "encoding", "bits"]
@@ -381,6 +382,7 @@ def export_bundle(
         hash_of_id = dict(connection.execute(select(Genome.id, Genome.hash).where(Genome.id.in_(sorted(genome_ids)))).all()) \
             if genome_ids else {}
     architectures = architectures.rename(columns={"search_name": "search"})
+    architectures["source_id"] = architectures["id"]  # the exporting database's id: informational, never a key
     architectures["genome_hash"] = [hash_of_id.get(int(g)) if pd.notna(g) else None for g in architectures["genome_id"]]
     architectures = architectures[ARCHITECTURE_COLUMNS].sort_values(KEY, kind="stable").reset_index(drop=True)
 
@@ -397,6 +399,9 @@ def export_bundle(
     for name, frame in (("architectures", architectures), ("epochs", epochs), ("predictions", predictions),
                         ("genomes", genomes), ("genome_parents", parents), ("checkpoints", checkpoints)):
         _write_table(frame, out, name)
+    from a4nn.commons.models.bundled import evaluations_frame
+
+    _write_table(evaluations_frame(database, keys), out, "evaluations")  # re-evaluations (revision 0003)
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     search_doc = {"bundle_format": BUNDLE_FORMAT, "exported_at": created,
                   "exported_by": {"a4nn_commons": __version__, "environment": environment()},
@@ -617,6 +622,9 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
             if row["file"]:
                 recorder.log_checkpoint(owner(row), float(row["epoch"]), folder / row["file"], row["format"])
                 restored += 1
+        from a4nn.commons.models.bundled import import_evaluations
+
+        import_evaluations(recorder, folder, owner)
     return ImportResult(search_ids, len(architecture_ids), epochs, predictions, restored)
 
 

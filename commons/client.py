@@ -79,6 +79,21 @@ class Client:
     def checkpoints(self, model_id: int) -> pd.DataFrame:
         return pd.DataFrame(self._get(f"/models/{int(model_id)}/checkpoints"))
 
+    def download_checkpoint(self, model_id: int, epoch: float) -> bytes:
+        """The bytes of one checkpoint file (``/models/{id}/checkpoints/{epoch}``); the caller checks the sha256."""
+        path = f"/models/{int(model_id)}/checkpoints/{float(epoch):g}"
+        try:
+            response = self._http.get(path)
+        except httpx.HTTPError as exc:
+            raise ServiceError(f"cannot reach {self.base_url}{path}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail")
+            except ValueError:
+                detail = response.text[:200]
+            raise ServiceError(f"{response.status_code} from {path}: {detail}", response.status_code)
+        return response.content
+
     def searches(self) -> pd.DataFrame:
         return pd.DataFrame(self._get("/searches"))
 

@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "plot": "a4nn.cli.analyze:plot",
     "report": "a4nn.cli.analyze:report",
     "similar": "a4nn.cli.analyze:similar",
+    "model": "a4nn.cli.model:model",
+    "refine": "a4nn.cli.model:refine",
 }
 
 

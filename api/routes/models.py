@@ -32,6 +32,7 @@ from a4nn.lineage.models import (
     Dataset,
     EngineConfig,
     Epoch,
+    Evaluation,
     Genome,
     GenomeParent,
     Prediction,
@@ -122,6 +123,8 @@ def get_model(model_id: Id, database: Database = Depends(get_database)) -> Any:
             raise HTTPException(404, f"no model with id {model_id}")
         arch: Architecture = row.Architecture
         engine: EngineConfig | None = row.EngineConfig
+        evaluations = session.scalars(select(Evaluation).where(Evaluation.architecture_id == model_id)
+                                      .order_by(Evaluation.id)).all()
         return {
             **{key: getattr(arch, key) for key in SUMMARY_KEYS if key not in JOINED_KEYS},
             "search": row.search_name, "nas": row.nas, "dataset": row.dataset_name, "beam": row.beam,
@@ -132,6 +135,8 @@ def get_model(model_id: Id, database: Database = Depends(get_database)) -> Any:
             "engine_config": None if engine is None else {
                 "id": engine.id, "function": engine.function, "c_min": engine.c_min, "e_pred": engine.e_pred,
                 "n": engine.n, "r": engine.r, "bounds": engine.bounds, "extra": engine.extra},
+            "evaluations": [{"id": e.id, "epoch": e.epoch, "dataset": e.dataset or {}, "metrics": e.metrics or {},
+                             "created": e.created_at.isoformat() if e.created_at else None} for e in evaluations],
         }
 
 

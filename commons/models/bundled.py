@@ -1,0 +1,72 @@
+"""The ``evaluations`` table of an export bundle: written beside the other tables, re-imported idempotently.
+
+Rows are keyed by the network's natural key (search, generation, index), like every
+bundle table; ``dataset`` and ``metrics`` are JSON text. Evaluations carry no natural
+key of their own, so a re-import skips a row whose network, epoch, checkpoint sha256
+and creation time are already there (importing a bundle twice adds nothing).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+from sqlalchemy import select
+
+from a4nn.errors import InputFormatError
+from a4nn.lineage.database import Database
+from a4nn.lineage.models import Dataset, Evaluation
+from a4nn.lineage.recorder import Recorder
+
+NAME = "evaluations"
+COLUMNS = ["search", "generation", "index", "epoch", "dataset", "metrics", "checkpoint_sha256", "created"]
+
+
+def evaluations_frame(database: Database, keys: Mapping[int, tuple[str, int, int]]) -> pd.DataFrame:
+    """The evaluations of the exported networks, keyed naturally, JSON as text."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(Evaluation.__table__).where(Evaluation.architecture_id.in_(sorted(keys)))
+                                  .order_by(Evaluation.id)).mappings().all() if keys else []
+    records = []
+    for row in rows:
+        search, generation, index = keys[row["architecture_id"]]
+        records.append({"search": search, "generation": generation, "index": index, "epoch": row["epoch"],
+                        "dataset": json.dumps(row["dataset"] or {}, sort_keys=True, default=str),
+                        "metrics": json.dumps(row["metrics"] or {}, sort_keys=True, default=str),
+                        "checkpoint_sha256": row["checkpoint_sha256"],
+                        "created": row["created_at"].isoformat() if row["created_at"] else None})
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def import_evaluations(recorder: Recorder, folder: Path, owner: Callable[[Mapping[str, Any]], int]) -> int:
+    """Import ``evaluations.parquet`` when the bundle has one (older bundles do not); returns rows added."""
+    path = Path(folder) / f"{NAME}.parquet"
+    if not path.is_file():
+        return 0
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise InputFormatError(f"cannot read Parquet table: {exc}", path=str(path)) from None
+    added = 0
+    with recorder._begin() as connection:  # noqa: SLF001 - joins the import's transaction
+        for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
+            try:
+                dataset, metrics = json.loads(row["dataset"] or "{}"), json.loads(row["metrics"] or "{}")
+                created = datetime.fromisoformat(row["created"]) if row["created"] else None
+            except (TypeError, ValueError) as exc:
+                raise InputFormatError(f"bad evaluation row ({exc})", path=str(path)) from None
+            architecture_id = owner(row)
+            table = Evaluation.__table__
+            same = connection.execute(select(table.c.id).where(
+                table.c.architecture_id == architecture_id, table.c.epoch == float(row["epoch"]),
+                table.c.created_at == created, table.c.checkpoint_sha256 == row["checkpoint_sha256"])).first()
+            if same is not None:
+                continue
+            dataset_id = connection.execute(select(Dataset.id).where(Dataset.name == dataset.get("name"))).scalar()
+            connection.execute(table.insert().values(architecture_id=architecture_id, epoch=float(row["epoch"]),
+                                                     dataset_id=dataset_id, dataset=dataset, metrics=metrics,
+                                                     checkpoint_sha256=row["checkpoint_sha256"], created_at=created))
+            added += 1
+    return added
