@@ -78,3 +78,26 @@ def test_archives_are_unpacked(database, icpp23_dir, tmp_path: Path) -> None:
         tar.add(icpp23_dir / "4gpu" / "early_termination", arcname="et")
     summary = ingest_paths(database, [archive], progress=False)
     assert summary.ok and summary.files >= 2
+
+
+def test_generations_fitness_and_times_follow_the_runs(database, icpp23_dir) -> None:
+    no_et = icpp23_dir / "1gpu" / "no_early_termination" / "1gpu_1e16_training_data.csv"
+    et = icpp23_dir / "1gpu" / "early_termination" / "1gpu_1e16_stopping_training_data.csv"
+    summary = ingest_paths(database, [no_et, et], progress=False)
+    assert summary.ok and summary.networks == 200
+    frame = architectures_frame(database)
+    for _, search in frame.groupby("search_name"):
+        assert search.groupby("generation").size().to_dict() == {g: 10 for g in range(10)}
+    with database.session() as session:
+        rows = session.execute(select(Search.name, Search.config, Architecture.generation, Architecture.index,
+                                      Architecture.train_params, Architecture.status, Architecture.final_acc,
+                                      Architecture.predicted_acc, Architecture.fitness)
+                               .join(Search, Search.id == Architecture.search_id)).all()
+    assert all(config["started_at"] is None and config["ingested_at"] for _, config, *_ in rows)
+    assert all(params["icpp23_arch"] == 10 * generation + index for _, _, generation, index, params, *_ in rows)
+    standalone = [row for row in rows if "/no_early_termination/" in row[0]]
+    # every network of a run without early termination trained 25 epochs: the NAS ranked it by its accuracy
+    assert all(fitness == final for *_, final, _, fitness in standalone)
+    assert any(predicted is not None and predicted != final for *_, final, predicted, _ in standalone)
+    stopped = [row for row in rows if row[5] == "stopped"]
+    assert stopped and all(fitness == predicted for *_, predicted, fitness in stopped)
