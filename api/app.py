@@ -37,10 +37,15 @@ searches and datasets.
 List routes answer CSV with `Accept: text/csv` or `?format=csv`, Parquet with `?format=parquet`."""
 
 
+#: default download root: the search's default ``--run-dir``, not the whole working folder, so the
+#: database, logs and anything else beside it are never served
+DEFAULT_CHECKPOINT_ROOT = "runs"
+
+
 def checkpoint_roots_from_env() -> list[Path]:
-    """Download roots from ``$A4NN_CHECKPOINT_ROOTS``, else the current folder."""
+    """Download roots from ``$A4NN_CHECKPOINT_ROOTS``, else ``./runs`` (where ``search`` puts checkpoints)."""
     raw = os.environ.get(CHECKPOINT_ROOTS_ENV)
-    folders = [part for part in raw.split(os.pathsep) if part] if raw else [os.getcwd()]
+    folders = [part for part in raw.split(os.pathsep) if part] if raw else [os.path.join(os.getcwd(), DEFAULT_CHECKPOINT_ROOT)]
     return [Path(folder).expanduser().resolve() for folder in folders]
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import re
 import shutil
@@ -48,10 +49,15 @@ from a4nn.errors import A4nnError, InputFormatError
 from a4nn.lineage.database import Database
 from a4nn.lineage.frames import architectures_frame, epochs_frame, predictions_frame
 from a4nn.lineage.models import Architecture, Checkpoint, Dataset, EngineConfig, Genome, GenomeParent, Search
+from a4nn.lineage.paths import UnsafePathError, bundle_file, check_relative
+from a4nn.lineage.public import public_attributes, public_checkpoint_path, public_config
 from a4nn.lineage.recorder import FINISHED_STATUSES, Recorder, file_sha256
 
 BUNDLE_FORMAT = "a4nn-bundle/1"
 MANIFEST = "MANIFEST.json"
+#: version of MANIFEST.json's own layout (``format``, ``version``, ``files``); a manifest without it is version 1
+MANIFEST_VERSION = 1
+_HEX = re.compile(r"[0-9a-f]{64}")
 #: publisher state (Dataverse persistent id) kept beside the bundle; not part of the manifest
 STATE_FILE = ".dataverse.json"
 NOT_IN_MANIFEST = frozenset({MANIFEST, STATE_FILE})
@@ -130,6 +136,7 @@ class ExportResult:
     predictions: int
     checkpoints: int
     manifest: dict[str, Any]
+    manifest_sha256: str = ""
 
 
 @dataclass
@@ -139,15 +146,21 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    symlinks: list[str] = field(default_factory=list)
     error: str | None = None
+    #: sha256 of MANIFEST.json itself (None when there is no readable manifest)
+    manifest_sha256: str | None = None
+    #: the digest the caller expected (``verify --expect``), normalized
+    expected_sha256: str | None = None
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.extra or self.changed or self.error)
+        return not (self.missing or self.extra or self.changed or self.symlinks or self.error)
 
     def problems(self) -> list[str]:
         """One line per problem, naming the file."""
         lines = [self.error] if self.error else []
+        lines += [f"symlink refused: {name}" for name in self.symlinks]
         lines += [f"missing: {name}" for name in self.missing]
         lines += [f"changed: {name}" for name in self.changed]
         lines += [f"not in manifest: {name}" for name in self.extra]
@@ -259,12 +272,14 @@ def _search_docs(database: Database, search_ids: list[int]) -> list[dict[str, An
         for search_id in search_ids:
             search = session.get(Search, search_id)
             dataset = search.dataset
+            # public forms: no run folder, state path, cache folder or host name leaves the machine
             docs.append({
-                "name": search.name, "nas": search.nas, "status": search.status, "config": search.config,
-                "seed": search.seed, "code_version": search.code_version, "host": search.host,
+                "name": search.name, "nas": search.nas, "status": search.status,
+                "config": public_config(search.config), "seed": search.seed, "code_version": search.code_version,
                 "started_at": _iso(search.started_at), "finished_at": _iso(search.finished_at),
                 "dataset": None if dataset is None else {"name": dataset.name, "kind": dataset.kind,
-                                                          "beam": dataset.beam, "attributes": dataset.attributes},
+                                                          "beam": dataset.beam,
+                                                          "attributes": public_attributes(dataset.attributes)},
                 "engine_config": _engine_doc(search.engine_config),
             })
     return docs
@@ -296,9 +311,21 @@ def _uri_path(uri: str) -> Path:
     return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else Path(uri)
 
 
+def _run_dirs(database: Database, search_ids: list[int]) -> dict[str, str]:
+    """Each exported search's run folder by name (checkpoint locations are published relative to it)."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(Search.name, Search.config).where(Search.id.in_(search_ids))).all()
+    return {row.name: str((row.config or {}).get("run_dir")) for row in rows if (row.config or {}).get("run_dir")}
+
+
 def _checkpoint_table(database: Database, keys: Mapping[int, tuple[str, int, int]], mode: str | None,
-                      out: Path) -> pd.DataFrame:
-    """Checkpoint metadata of the exported networks; copies the files when ``mode`` asks for them."""
+                      out: Path, run_dirs: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Checkpoint metadata of the exported networks; copies the files when ``mode`` asks for them.
+
+    ``source_uri`` is published relative to the search's run folder (or as a bare file
+    name), never as this machine's absolute path.
+    """
+    run_dirs = run_dirs or {}
     with database.engine.connect() as connection:
         rows = connection.execute(
             select(Checkpoint.architecture_id, Checkpoint.epoch, Checkpoint.format, Checkpoint.sha256,
@@ -314,6 +341,9 @@ def _checkpoint_table(database: Database, keys: Mapping[int, tuple[str, int, int
         copied = ""
         if mode == "per-epoch" or (mode == "final" and row.epoch == final_epoch[row.architecture_id]):
             source = _uri_path(row.uri)
+            if source.is_symlink():
+                raise A4nnError(f"checkpoint {source} of {search} generation {generation} index {index} "
+                                f"epoch {row.epoch:g} is a symlink; refusing to copy it into a bundle")
             if not source.is_file():
                 raise A4nnError(f"checkpoint {source} of {search} generation {generation} index {index} "
                                 f"epoch {row.epoch:g} is missing on disk")
@@ -326,7 +356,7 @@ def _checkpoint_table(database: Database, keys: Mapping[int, tuple[str, int, int
             copied = relative.as_posix()
         records.append({"search": search, "generation": generation, "index": index, "epoch": row.epoch,
                         "format": row.format, "sha256": row.sha256, "size_bytes": row.size_bytes,
-                        "source_uri": row.uri, "file": copied})
+                        "source_uri": public_checkpoint_path(row.uri, run_dirs.get(search)) or "", "file": copied})
     return pd.DataFrame(records, columns=CHECKPOINT_COLUMNS)
 
 
@@ -394,7 +424,7 @@ def export_bundle(
         predictions = predictions_frame(database, architecture_ids=ids)
     epochs = _keyed(epochs, keys, EPOCH_COLUMNS)
     predictions = _keyed(predictions, keys, PREDICTION_COLUMNS)
-    checkpoints = _checkpoint_table(database, keys, with_checkpoints, out)
+    checkpoints = _checkpoint_table(database, keys, with_checkpoints, out, _run_dirs(database, search_ids))
 
     for name, frame in (("architectures", architectures), ("epochs", epochs), ("predictions", predictions),
                         ("genomes", genomes), ("genome_parents", parents), ("checkpoints", checkpoints)):
@@ -418,58 +448,138 @@ def export_bundle(
     (out / "README.md").write_text(README.format(summary=summary, created=created, version=__version__,
                                                  format=BUNDLE_FORMAT))
     manifest = write_manifest(out)
-    report(f"wrote {len(manifest['files'])} files to {out}")
+    digest = manifest_digest(out)
+    report(f"wrote {len(manifest['files'])} files to {out}; manifest sha256 {digest}")
     if record:
         recorder = Recorder(database)
         for search_id in search_ids:
-            recorder.log_publication(search_id, "bundle", manifest, url=out.resolve().as_uri())
+            recorder.log_publication(search_id, "bundle", {**manifest, "manifest_sha256": digest},
+                                     url=out.resolve().as_uri())
     return ExportResult(out, search_ids, len(architectures), len(epochs), len(predictions),
-                        int((checkpoints["file"] != "").sum()) if len(checkpoints) else 0, manifest)
+                        int((checkpoints["file"] != "").sum()) if len(checkpoints) else 0, manifest, digest)
 
 
 # ---------------------------------------------------------------------- manifest
+def _walk_bundle(folder: Path) -> tuple[list[str], list[str]]:
+    """(regular files, symlinks) below ``folder`` as POSIX paths, never following a symlink."""
+    files, links = [], []
+    for directory, subdirs, names in os.walk(folder, followlinks=False):
+        base = Path(directory)
+        for name in [*subdirs, *names]:
+            path = base / name
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                links.append(relative)
+            elif path.is_file() and relative not in NOT_IN_MANIFEST:
+                files.append(relative)
+    return sorted(files), sorted(links)
+
+
 def _bundle_files(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.is_file() and p.relative_to(folder).as_posix() not in NOT_IN_MANIFEST)
+    return _walk_bundle(folder)[0]
 
 
 def write_manifest(folder: Path | str) -> dict[str, Any]:
     """Write MANIFEST.json listing sha256 and size of every file in ``folder``; returns it."""
     folder = Path(folder)
-    files = {name: {"sha256": file_sha256(folder / name), "size": (folder / name).stat().st_size}
-             for name in _bundle_files(folder)}
-    manifest = {"format": BUNDLE_FORMAT, "files": files}
+    files, links = _walk_bundle(folder)
+    if links:
+        raise A4nnError(f"{folder} holds symlinks ({', '.join(links[:3])}); a bundle carries regular files only")
+    entries = {name: {"sha256": file_sha256(folder / name), "size": (folder / name).stat().st_size} for name in files}
+    manifest = {"format": BUNDLE_FORMAT, "version": MANIFEST_VERSION, "files": entries}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def read_manifest(folder: Path | str) -> dict[str, Any]:
-    """The parsed manifest of a bundle; a missing or malformed one is an :class:`InputFormatError`."""
+def manifest_digest(folder: Path | str) -> str:
+    """sha256 of the bundle's MANIFEST.json bytes: the one value that pins every file of the bundle.
+
+    Publish it (a paper, a DOI record) and anyone can check a copy with
+    ``a4nn-commons verify BUNDLE --expect DIGEST``: a file edited and the manifest
+    rehashed gives another digest.
+    """
     path = Path(folder) / MANIFEST
+    if not path.is_file() or path.is_symlink():
+        raise InputFormatError(f"not a bundle: {MANIFEST} is missing", path=str(folder))
+    return file_sha256(path)
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What is wrong with a parsed manifest's own fields, or None."""
+    if not isinstance(manifest, dict):
+        return "the manifest is not a JSON object"
+    if manifest.get("format") != BUNDLE_FORMAT:
+        return f"unsupported manifest format {manifest.get('format')!r}; this a4nn-commons reads {BUNDLE_FORMAT!r}"
+    version = manifest.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MANIFEST_VERSION:
+        return f"unsupported manifest version {version!r}; this a4nn-commons reads versions 1 to {MANIFEST_VERSION}"
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "the manifest has no 'files' object"
+    for name, entry in files.items():
+        try:
+            check_relative(name)
+        except UnsafePathError as exc:
+            return f"files entry {name!r}: {exc}"
+        if name in NOT_IN_MANIFEST:
+            return f"files entry {name!r}: this file cannot be listed in its own manifest"
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) \
+                or not _HEX.fullmatch(entry["sha256"]):
+            return f"files entry {name!r}: sha256 must be 64 lowercase hex digits"
+        size = entry.get("size")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            return f"files entry {name!r}: size must be a non-negative integer"
+    return None
+
+
+def read_manifest(folder: Path | str) -> dict[str, Any]:
+    """The parsed, validated manifest of a bundle; a missing or malformed one is an :class:`InputFormatError`."""
+    path = Path(folder) / MANIFEST
+    if path.is_symlink():
+        raise InputFormatError(f"{MANIFEST} is a symlink; refused", path=str(folder))
     if not path.is_file():
         raise InputFormatError(f"not a bundle: {MANIFEST} is missing", path=str(folder))
     try:
         manifest = json.loads(path.read_text())
-        files = manifest["files"]
-        for name, entry in files.items():
-            if not isinstance(entry["sha256"], str) or not isinstance(entry["size"], int):
-                raise TypeError(name)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError) as exc:
         raise InputFormatError(f"not a valid manifest ({exc.__class__.__name__}: {exc})", path=str(path)) from None
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise InputFormatError(problem, path=str(path))
     return manifest
 
 
-def verify_bundle(folder: Path | str) -> VerifyReport:
-    """Compare a bundle folder with its MANIFEST.json: missing, extra and changed files."""
+def _expected_digest(expect: str) -> str:
+    text = expect.strip().lower()
+    text = text.split(":", 1)[1] if text.startswith(("sha256:", "sha-256:")) else text
+    if not _HEX.fullmatch(text):
+        raise A4nnError(f"--expect {expect!r} is not a sha256 digest (64 hex digits)")
+    return text
+
+
+def verify_bundle(folder: Path | str, expect: str | None = None) -> VerifyReport:
+    """Compare a bundle folder with its MANIFEST.json: missing, extra and changed files, symlinks.
+
+    ``report.manifest_sha256`` is the manifest's own digest; with ``expect`` (a
+    published value) a different digest makes the report fail, naming both.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return VerifyReport(error=f"{folder} is not a folder")
     try:
         expected = read_manifest(folder)["files"]
+        digest = manifest_digest(folder)
     except InputFormatError as exc:
         return VerifyReport(error=str(exc))
-    present = set(_bundle_files(folder))
-    report = VerifyReport(missing=sorted(set(expected) - present), extra=sorted(present - set(expected)))
+    files, links = _walk_bundle(folder)
+    present = set(files)
+    report = VerifyReport(missing=sorted(set(expected) - present - set(links)), extra=sorted(present - set(expected)),
+                          symlinks=links, manifest_sha256=digest)
+    if expect is not None:
+        wanted = _expected_digest(expect)
+        report.expected_sha256 = wanted
+        if wanted != digest:
+            report.error = f"manifest sha256 {digest} does not match the expected {wanted}"
     for name in sorted(set(expected) & present):
         path = folder / name
         if path.stat().st_size != expected[name]["size"] or file_sha256(path) != expected[name]["sha256"]:
@@ -544,9 +654,42 @@ def _refuse_different_searches(database: Database, searches: list[dict[str, Any]
         ).all()
     for row in existing:
         entry = by_name[row.name]
-        if (row.nas, row.seed, row.config or {}) != (entry["nas"], entry.get("seed"), entry.get("config") or {}):
+        # bundles carry public configurations (no run folder), so public forms are compared
+        if (row.nas, row.seed, public_config(row.config)) != (entry["nas"], entry.get("seed"),
+                                                              public_config(entry.get("config"))):
             raise A4nnError(f"the target database already holds a different search named {row.name!r} "
                             f"(nas, seed or config differ); import into another database or rename that search")
+
+
+def _checkpoint_files(folder: Path, rows: list[dict[str, Any]]) -> dict[int, Path]:
+    """The bundle file of every checkpoint row that names one, checked to stay inside the bundle.
+
+    ``file`` must be a relative path to a regular file in the bundle (no ``..``, no
+    absolute or Windows path, no symlink) whose sha256 is the row's; ``source_uri`` is
+    only information, but it must be relative too, so that no host path is imported.
+    A bad entry fails the whole import, naming the table, row and column.
+    """
+    found: dict[int, Path] = {}
+    for position, row in enumerate(rows):
+        where = (f"checkpoints.parquet row {position + 1} ({row.get('search')} generation {row.get('generation')} "
+                 f"index {row.get('index')} epoch {row.get('epoch')})")
+        source = row.get("source_uri")
+        if source:
+            try:
+                check_relative(source)
+            except UnsafePathError as exc:
+                raise InputFormatError(f"{where}, column source_uri: {exc}", path=str(folder)) from None
+        if not row.get("file"):
+            continue
+        try:
+            path = bundle_file(folder, row["file"])
+        except (UnsafePathError, OSError) as exc:
+            raise InputFormatError(f"{where}, column file: {exc}", path=str(folder)) from None
+        if file_sha256(path) != row.get("sha256"):
+            raise InputFormatError(f"{where}, column file: {row['file']!r} does not have the sha256 the row records",
+                                   path=str(folder))
+        found[position] = path
+    return found
 
 
 def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
@@ -568,6 +711,7 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
         raise InputFormatError(f"unsupported bundle format {doc.get('bundle_format')!r}; expected {BUNDLE_FORMAT}",
                                path=str(folder / "search.json"))
     tables = _read_tables(folder)
+    checkpoint_files = _checkpoint_files(folder, tables["checkpoints"])
     _refuse_different_searches(database, doc["searches"])
 
     recorder = Recorder(database)
@@ -575,14 +719,16 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
     with recorder.transaction():
         for entry in doc["searches"]:
             dataset = entry.get("dataset")
-            dataset_id = recorder.register_dataset(dataset["name"], dataset["kind"], dataset.get("attributes")) \
-                if dataset else None
+            dataset_id = recorder.register_dataset(dataset["name"], dataset["kind"],
+                                                   public_attributes(dataset.get("attributes"))) if dataset else None
             engine = entry.get("engine_config")
             engine_id = recorder.register_engine_config(
                 engine["function"], engine["c_min"], engine["e_pred"], engine["n"], engine["r"],
                 engine.get("bounds") or (), engine.get("extra")) if engine else None
             search_ids[entry["name"]] = recorder.start_search(
-                entry["name"], entry["nas"], dataset_id, engine_id, entry.get("config"), seed=entry.get("seed"),
+                # a run folder or state path in a (crafted) bundle would point at this machine: never imported
+                entry["name"], entry["nas"], dataset_id, engine_id, public_config(entry.get("config")),
+                seed=entry.get("seed"),
                 code_version=entry.get("code_version"), host=entry.get("host"), status=entry.get("status", "running"))
         genome_ids = {row["hash"]: recorder.register_genome(row["bits"], row["encoding"]) for row in tables["genomes"]}
         for row in tables["genome_parents"]:
@@ -618,9 +764,9 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
              "params": _params(row["params"]), "converged": bool(row["converged"])}
             for row in tables["predictions"])
         restored = 0
-        for row in tables["checkpoints"]:
-            if row["file"]:
-                recorder.log_checkpoint(owner(row), float(row["epoch"]), folder / row["file"], row["format"])
+        for position, row in enumerate(tables["checkpoints"]):
+            if position in checkpoint_files:
+                recorder.log_checkpoint(owner(row), float(row["epoch"]), checkpoint_files[position], row["format"])
                 restored += 1
         from a4nn.commons.models.bundled import import_evaluations
 

@@ -65,23 +65,30 @@ def _export(database: "Database", search: str | None, filter_text: str | None, o
                            progress=lambda line: click.echo(line, err=True))
     click.echo(f"bundle {result.folder}: {result.architectures} networks, {result.epochs} epochs, "
                f"{result.predictions} predictions, {result.checkpoints} checkpoint files, "
-               f"{len(result.manifest['files'])} files in MANIFEST.json")
+               f"{len(result.manifest['files'])} files in MANIFEST.json (sha256 {result.manifest_sha256})")
 
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-def verify(bundle: Path) -> None:
-    """Check a bundle against its MANIFEST.json.
+@click.option("--expect", metavar="SHA256", default=None,
+              help="The manifest digest the bundle must have (e.g. the value published with its DOI); "
+                   "a different one fails naming both.")
+def verify(bundle: Path, expect: str | None) -> None:
+    """Check a bundle against its MANIFEST.json and print the manifest's own sha256.
 
-    Exits 0 when every listed file is present with its recorded size and sha256 and
-    no unlisted file was added; otherwise prints each missing, changed or extra file
-    and exits 1.
+    Exits 0 when every listed file is present with its recorded size and sha256, no
+    unlisted file or symlink was added and (with --expect) MANIFEST.json has the
+    expected digest; otherwise prints each problem and exits 1. A file edited and the
+    manifest rehashed passes the file checks but changes the manifest digest, which is
+    why the digest is printed: compare it with the published one, or pass it as --expect.
     """
     from a4nn.commons.bundle import verify_bundle
 
-    report = verify_bundle(bundle)
+    report = verify_bundle(bundle, expect=expect)
+    if report.manifest_sha256:
+        click.echo(f"{bundle}: manifest sha256 {report.manifest_sha256}")
     if report.ok:
-        click.echo(f"{bundle}: OK")
+        click.echo(f"{bundle}: OK" + (" (manifest digest as expected)" if expect else ""))
         return
     for line in report.problems():
         click.echo(f"{bundle}: {line}", err=True)

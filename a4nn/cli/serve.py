@@ -15,7 +15,8 @@ from a4nn.cli.options import db_option, open_db
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
 @click.option("--checkpoint-root", "checkpoint_roots", multiple=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="Folder whose checkpoint files may be downloaded (repeatable; default: the current folder). "
+              help="Folder whose checkpoint files may be downloaded (repeatable; default: ./runs, the search's default "
+                   "--run-dir; never the whole current folder). "
                    "Checkpoints recorded elsewhere are listed but answer 403.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes (SQLite readers run in parallel under WAL).")
@@ -36,10 +37,10 @@ def serve(db_url: str, host: str, port: int, checkpoint_roots: tuple[Path, ...],
     """
     import uvicorn
 
-    from a4nn.api.app import CHECKPOINT_ROOTS_ENV, create_app
+    from a4nn.api.app import CHECKPOINT_ROOTS_ENV, DEFAULT_CHECKPOINT_ROOT, create_app
 
     database = open_db(db_url)  # fail here, clearly, on a bad URL or an old schema
-    roots = [str(root.resolve()) for root in checkpoint_roots] or [os.getcwd()]
+    roots = [str(root.resolve()) for root in checkpoint_roots] or [str(Path.cwd() / DEFAULT_CHECKPOINT_ROOT)]
     if workers == 1:
         uvicorn.run(create_app(database=database, checkpoint_roots=roots), host=host, port=port, log_level=log_level)
         return

@@ -13,6 +13,7 @@ from a4nn.api.responses import TABULAR_RESPONSES, respond
 from a4nn.api.schemas import DatasetRow, ErrorBody, Health
 from a4nn.lineage.database import Database, current_revision
 from a4nn.lineage.models import Dataset
+from a4nn.lineage.public import public_attributes
 
 router = APIRouter()
 
@@ -22,7 +23,7 @@ router = APIRouter()
 def list_datasets(request: Request, format: str | None = None, database: Database = Depends(get_database)) -> Any:
     with database.engine.connect() as connection:
         rows = connection.execute(select(Dataset.__table__).order_by(Dataset.id)).mappings().all()
-    items = [{"id": d["id"], "name": d["name"], "kind": d["kind"], "beam": d["beam"], "attributes": d["attributes"] or {}}
+    items = [{"id": d["id"], "name": d["name"], "kind": d["kind"], "beam": d["beam"], "attributes": public_attributes(d["attributes"]) or {}}
              for d in rows]
     return respond(items, request, format, tuple(DatasetRow.model_fields))
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus, urlparse
@@ -39,6 +40,9 @@ from a4nn.lineage.models import (
     Search,
 )
 from a4nn.lineage.nonfinite import restore_nonfinite
+from a4nn.lineage.paths import UnsafePathError, file_under_roots
+from a4nn.lineage.public import public_attributes, public_checkpoint_path
+from a4nn.lineage.recorder import file_sha256
 
 router = APIRouter(tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}}
@@ -131,7 +135,8 @@ def get_model(model_id: Id, database: Database = Depends(get_database)) -> Any:
             "genome": row.genome_bits, "genome_encoding": row.genome_encoding,
             "function": engine.function if engine else None,
             "arch": arch.arch or {}, "train_params": arch.train_params or {}, "error": arch.error,
-            "device": arch.device, "nonfinite": arch.nonfinite, "dataset_attributes": row.dataset_attributes,
+            "device": arch.device, "nonfinite": arch.nonfinite,
+            "dataset_attributes": public_attributes(row.dataset_attributes),
             "engine_config": None if engine is None else {
                 "id": engine.id, "function": engine.function, "c_min": engine.c_min, "e_pred": engine.e_pred,
                 "n": engine.n, "r": engine.r, "bounds": engine.bounds, "extra": engine.extra},
@@ -217,23 +222,37 @@ def model_checkpoints(model_id: Id, request: Request, format: str | None = None,
         _require_model(connection, model_id)
         rows = connection.execute(select(Checkpoint.__table__).where(Checkpoint.architecture_id == model_id)
                                   .order_by(Checkpoint.epoch)).mappings().all()
-    items = [{**{key: row[key] for key in keys if key != "download"}, "download": _download_path(model_id, row["epoch"])}
+        config = connection.execute(select(Search.config).join(Architecture, Architecture.search_id == Search.id)
+                                    .where(Architecture.id == model_id)).scalar()
+    run_dir = (config or {}).get("run_dir")
+    # the service never says where it keeps files: uri is relative to the search's run folder (or a file name)
+    items = [{**{key: row[key] for key in keys if key not in ("download", "uri")},
+              "uri": public_checkpoint_path(row["uri"], run_dir) or "", "download": _download_path(model_id, row["epoch"])}
              for row in rows]
     return respond(items, request, format, keys)
 
 
 def _served_file(uri: str, roots: list[Path]) -> Path:
-    """The local file behind ``uri`` if it may be served, else an HTTP error saying why."""
+    """The local file behind ``uri`` if it may be served, else an HTTP error saying why.
+
+    A database row may come from someone else's bundle, so its path is trusted only
+    when it lies, with no symlink on the way, inside a configured checkpoint root. The
+    answers never name the path itself.
+    """
     parsed = urlparse(uri)
     if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
-        raise HTTPException(404, f"checkpoint is stored at {uri}, not on this server")
-    path = Path(unquote(parsed.path)).resolve()
-    if not any(path.is_relative_to(root) for root in roots):
+        raise HTTPException(404, "checkpoint is not stored on this server")
+    path = Path(unquote(parsed.path))
+    if not path.is_absolute() or not any(Path(os.path.normpath(path)).is_relative_to(root) for root in roots):
         raise HTTPException(403, "checkpoint lies outside the folders this server may read; "
                                  "start `a4nn-commons serve` with --checkpoint-root covering it")
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise HTTPException(404, f"checkpoint file {path.name} is no longer on disk")
-    return path
+    try:
+        return file_under_roots(path, roots)
+    except (UnsafePathError, OSError):
+        raise HTTPException(403, "checkpoint path is not a plain file inside the folders this server may read "
+                                 "(symlinks and '..' are refused)") from None
 
 
 @router.get("/models/{model_id}/checkpoints/{epoch}", response_class=FileResponse,
@@ -256,6 +275,8 @@ def download_checkpoint(model_id: Id, epoch: float, database: Database = Depends
         raise HTTPException(409, f"checkpoint file {path.name} changed since it was recorded "
                                  f"({path.stat().st_size} bytes on disk, {row['size_bytes']} recorded)")
     digest = row["sha256"]
+    if file_sha256(path) != digest:  # same size, other bytes: not the recorded checkpoint
+        raise HTTPException(409, f"checkpoint file {path.name} no longer has the sha256 recorded for it")
     return FileResponse(path, media_type="application/octet-stream", filename=path.name,
                         headers={"X-Checksum-SHA256": digest, "Repr-Digest": f"sha-256=:{_b64(digest)}:"})
 

@@ -14,6 +14,7 @@ from a4nn.api.schemas import ErrorBody, ParetoPoint, SearchDetail, SearchSummary
 from a4nn.lineage.database import Database
 from a4nn.lineage.models import Architecture, Dataset, EngineConfig, Search
 from a4nn.lineage.pareto import pareto_front
+from a4nn.lineage.public import public_config
 
 router = APIRouter(tags=["searches"])
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}}
@@ -75,7 +76,8 @@ def get_search(search_id: Id, database: Database = Depends(get_database)) -> Any
     detail = _summary(row)
     budget = epoch_budget(row["config"], detail["networks"])
     detail.update(
-        config=row["config"] or {}, code_version=row["code_version"], host=row["host"], epochs_budget=budget,
+        # public forms: no run folder, state path or host name of the machine that ran the search
+        config=public_config(row["config"]), code_version=row["code_version"], host=None, epochs_budget=budget,
         epochs_saved=(1 - detail["epochs_trained"] / budget) if budget else None,
         started_at=row["started_at"].isoformat() if row["started_at"] else None,
         finished_at=row["finished_at"].isoformat() if row["finished_at"] else None,

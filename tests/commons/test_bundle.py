@@ -54,8 +54,9 @@ def snapshot(database: Database, search_names: list[str]) -> dict[str, Any]:
                          for p in connection.execute(select(GenomeParent)).all())
         checkpoints = connection.execute(select(Checkpoint.architecture_id, Checkpoint.epoch, Checkpoint.sha256,
                                                 Checkpoint.size_bytes, Checkpoint.format)).all()
+    # host is not compared: the host name stays on the machine that ran the search (issue 23)
     search_rows = [(s.name, s.nas, datasets.get(s.dataset_id), engines.get(s.engine_config_id), s.config, s.seed,
-                    s.status, s.code_version, s.host) for s in searches]
+                    s.status, s.code_version) for s in searches]
     architectures = architectures_frame(database, ids)
     key_of = {r.id: (r.search_name, r.generation, r.index) for r in architectures.itertuples()}
     architectures["genome_hash"] = [genomes[g].hash if pd.notna(g) else None for g in architectures["genome_id"]]
@@ -136,6 +137,8 @@ def test_round_trip_into_an_empty_database_has_identical_rows(database, trail: T
     running = frame[frame["status"] == "running"].iloc[0]
     assert running["final_acc"] is None or math.isnan(running["final_acc"])
 
+    with empty_target.engine.connect() as connection:
+        assert connection.execute(select(Search.host)).scalars().all() == [None]  # never published
     again = import_bundle(empty_target, bundle)  # idempotent: same search, nothing added
     assert again.search_ids == imported.search_ids
     assert len(epochs_frame(empty_target)) == 11
