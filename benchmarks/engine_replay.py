@@ -63,7 +63,9 @@ from a4nn.engine.pruners import median_rule, successive_halving_rule
 from a4nn.engine.replay import replay_curves
 from a4nn.search.engine_factory import search_knobs
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "icpp23" / "1gpu" / "no_early_termination"
+# the published logs: $A4NN_ICPP23_DIR (README "The published A4NN logs"), else ../shared/data/icpp23
+ICPP23_DIR = Path(os.environ.get("A4NN_ICPP23_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data" / "icpp23")
+DATA = ICPP23_DIR / "1gpu" / "no_early_termination"
 BEAMS = {"1e14": "low", "1e15": "medium", "1e16": "high"}
 BUDGET = 25
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine.url import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from a4nn.errors import DatabaseError, SchemaOutOfDateError
+from a4nn.errors import DatabaseError, DatabaseNotFoundError, SchemaOutOfDateError
 from a4nn.lineage.urls import display_url
 
 DEFAULT_URL = "sqlite:///a4nn.db"
@@ -26,6 +26,9 @@ ENV_VAR = "A4NN_DB_URL"
 VERSION_TABLE = "a4nn_alembic_version"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+#: what a reader says when there is no database yet: the two ways to get one
+HOW_TO_GET_ONE = ("make one with `a4nn-commons search --preset quick` or `a4nn-commons ingest PATH` "
+                  "(an empty one: `a4nn-commons db upgrade`), or point --db / $A4NN_DB_URL at an existing one")
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -61,16 +64,32 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
-def create_db_engine(url: str) -> Engine:
-    """A SQLAlchemy engine for ``url`` with the per-backend settings this project relies on."""
+def sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for in-memory and ``file:`` URI databases."""
+    database = url.database
+    if not database or database == ":memory:" or str(url.query.get("uri", "")).lower() in ("true", "1"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def create_db_engine(url: str, *, create: bool = True) -> Engine:
+    """A SQLAlchemy engine for ``url`` with the per-backend settings this project relies on.
+
+    ``create=False`` is for readers: SQLite makes an empty file (and its ``-wal``/``-shm``
+    companions) on the first connect to a missing path, so a mistyped ``--db`` would
+    leave litter behind and then fail on the empty schema; instead a missing file
+    raises :class:`DatabaseNotFoundError` saying how to get a database.
+    """
     parsed = normalize_url(url)
     kwargs: dict = {"future": True}
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            folder = Path(database).expanduser().resolve().parent
+        path = sqlite_file(parsed)
+        if path is not None:
+            folder = path.parent
             if not folder.is_dir():
-                raise DatabaseError(f"cannot open {parsed}: folder {folder} does not exist")
+                raise DatabaseError(f"cannot open {_describe(parsed)}: folder {folder} does not exist")
+            if not create and not path.exists():
+                raise DatabaseNotFoundError(f"no lineage database at {path} ({_describe(parsed)}); {HOW_TO_GET_ONE}")
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:
         kwargs["pool_pre_ping"] = True
@@ -128,7 +147,13 @@ class Database:
 
     @classmethod
     def open(cls, url: str | None = None, *, require_current: bool = True) -> "Database":
-        engine = create_db_engine(resolve_url(url))
+        """Open ``url``; with ``require_current`` (readers) it must exist at the head revision.
+
+        A reader never creates a database: a missing SQLite file raises
+        :class:`DatabaseNotFoundError` and leaves no file behind. Writers create or
+        upgrade the schema first (``a4nn.migrations.runner.upgrade_database``).
+        """
+        engine = create_db_engine(resolve_url(url), create=not require_current)
         probe(engine)
         if require_current:
             check_current(engine)

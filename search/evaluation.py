@@ -160,10 +160,10 @@ class SerialEvaluator:
         results = []
         bar = None
         if self.progress and candidates:
-            from tqdm import tqdm
+            from a4nn.progress import progress_bar
 
-            bar = tqdm(total=len(candidates), desc=f"  generation {candidates[0].generation}", unit="net",
-                       leave=False)
+            bar = progress_bar(total=len(candidates), desc=f"  generation {candidates[0].generation}", unit="net",
+                               leave=False)
         try:
             for candidate in candidates:
                 done = recorded_result(self.recorder, candidate)

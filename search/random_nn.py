@@ -231,9 +231,9 @@ def generate_random_nns(split: Any, n: int, out_dir: Path, *, epochs: int = 40, 
     rng = np.random.default_rng(seed)
     iterator: Sequence[int] | Any = range(n)
     if progress:
-        from tqdm import tqdm
+        from a4nn.progress import progress_bar
 
-        iterator = tqdm(iterator, desc="random-nn", unit="net")
+        iterator = progress_bar(iterator, desc="random-nn", unit="net")
     written = []
     for _ in iterator:
         network_id = new_network_id(existing)

@@ -17,7 +17,10 @@ from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = REPO_ROOT.parent / "shared"
-ICPP23_DIR = SHARED_DIR / "data" / "icpp23"
+#: the published A4NN ICPP'23 logs (TauferLab/Reproducibility_A4NN_ICPP23, folder icpp_training_results/);
+#: $A4NN_ICPP23_DIR points at a copy anywhere, else ../shared/data/icpp23 beside the repository
+ICPP23_ENV = "A4NN_ICPP23_DIR"
+ICPP23_DIR = Path(os.environ[ICPP23_ENV]).expanduser() if os.environ.get(ICPP23_ENV) else SHARED_DIR / "data" / "icpp23"
 POSTGRES_ENV = "A4NN_TEST_POSTGRES_URL"
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRES_ENV) else [])
@@ -85,7 +88,8 @@ def recorder(database):
 
 @pytest.fixture
 def icpp23_dir() -> Path:
-    """The published A4NN logs beside the repository (skips when ../shared is absent)."""
+    """The published A4NN logs: $A4NN_ICPP23_DIR, else ../shared/data/icpp23 (skips when absent)."""
     if not ICPP23_DIR.is_dir():
-        pytest.skip(f"published A4NN logs not found at {ICPP23_DIR} (../shared/data/icpp23 beside the repo)")
+        pytest.skip(f"published A4NN logs not found at {ICPP23_DIR} (set {ICPP23_ENV} to the folder holding "
+                    f"1gpu/ and 4gpu/, see README 'The published A4NN logs')")
     return ICPP23_DIR

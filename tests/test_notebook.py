@@ -44,3 +44,25 @@ def test_analyzer_notebook_executes(recorder, database, database_url, source, tm
     assert len(images) >= 7, "the figures were not displayed"
     text = "".join(o.get("text", "") for o in outputs)
     assert ("3 searches" if source == "database" else "1 searches") in text
+
+
+@pytest.mark.slow
+def test_notebook_without_a_database_says_how_to_get_one(tmp_path: Path, monkeypatch) -> None:
+    """No A4NN_DB_URL / A4NN_BUNDLE and no a4nn.db: one line saying how to get one, no traceback, no file made."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.delenv("A4NN_DB_URL", raising=False)
+    monkeypatch.delenv("A4NN_BUNDLE", raising=False)
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.raises(nbclient.exceptions.CellExecutionError):
+        client.execute()  # Run All stops at the first cell, as it should
+    errors = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+              if output.output_type == "error"]
+    assert len(errors) == 1
+    shown = "\n".join(errors[0].traceback)
+    assert shown.startswith("error: no lineage database at") and "a4nn-commons search --preset quick" in shown
+    assert "Traceback" not in shown and "File " not in shown and len(errors[0].traceback) == 1
+    assert not list(tmp_path.glob("a4nn.db*"))

@@ -30,7 +30,7 @@ def current(db_url: str) -> None:
     """Show the schema revision of the database and whether it is up to date."""
     from a4nn.migrations.runner import head_revision
 
-    engine = create_db_engine(resolve_url(db_url))
+    engine = create_db_engine(resolve_url(db_url), create=False)  # inspecting never creates
     probe(engine)
     found = current_revision(engine)
     head = head_revision()

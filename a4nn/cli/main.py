@@ -46,7 +46,26 @@ class LazyGroup(click.Group):
         return getattr(importlib.import_module(module_name), attribute)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+#: The exit statuses every command keeps to (README "Exit status" repeats this table).
+EXIT_OK = 0
+EXIT_REJECTED = 1  # the command ran, but some input was rejected or a check failed
+EXIT_ERROR = 2  # the command could not run: bad usage or option value, unusable database/server/file
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
+
+EXIT_STATUS_HELP = """\b
+Exit status:
+  0    success
+  1    the command ran, but some input was rejected or a check failed
+       (ingest skipped a file or stopped on --strict; verify found a
+       missing, changed or extra file)
+  2    the command could not run: bad usage or option value, or an
+       unusable database, server, file or id (one line says which)
+  130  interrupted (Ctrl-C); a search prints how to resume it
+"""
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EXIT_STATUS_HELP)
 @click.version_option(__version__, prog_name="a4nn-commons")
 def cli() -> None:
     """Neural architecture search that predicts, records and publishes.
@@ -57,27 +76,51 @@ def cli() -> None:
     """
 
 
+def _exit_code(value: object) -> int:
+    """An exit status from ``SystemExit.code`` or a command's return value (click returns ``ctx.exit(N)``'s N)."""
+    if value is None:
+        return EXIT_OK
+    if isinstance(value, bool) or not isinstance(value, int):
+        # sys.exit("message") prints the message and fails; other return values are not statuses
+        if isinstance(value, str):
+            click.echo(value, err=True)
+            return EXIT_REJECTED
+        return EXIT_OK
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: domain errors become one clear line and exit code 2."""
+    """Console entry point: every outcome becomes one of the exit statuses above, never a traceback.
+
+    ``standalone_mode=False`` lets this function, not click, decide the status, so the
+    code a command sets with ``ctx.exit(N)`` / ``click.exceptions.Exit(N)`` (which click
+    then *returns*) must be passed on, as must ``SystemExit(N)``.
+    """
     try:
-        cli.main(args=argv, prog_name="a4nn-commons", standalone_mode=False)
+        returned = cli.main(args=argv, prog_name="a4nn-commons", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        return 130
-    except click.ClickException as exc:
+        return EXIT_INTERRUPTED
+    except click.UsageError as exc:
         exc.show()
-        return exc.exit_code
+        return EXIT_ERROR
+    except click.ClickException as exc:  # a command refused to run (unknown id, name taken, ...)
+        exc.show()
+        return EXIT_ERROR
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except A4nnError as exc:
         click.echo(f"error: {exc}", err=True)
-        return 2
-    except SystemExit as exc:  # commands that report "some input was rejected" exit 1
-        return exc.code if isinstance(exc.code, int) else 1
+        return EXIT_ERROR
+    except SystemExit as exc:
+        return _exit_code(exc.code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        return 130
-    return 0
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # a file or socket the user named cannot be used: say which, no traceback
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_ERROR
+    return _exit_code(returned)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,12 +1,14 @@
 """``a4nn-commons serve``: the read-only REST query service."""
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import click
 
 from a4nn.cli.options import db_option, open_db
+from a4nn.errors import A4nnError
 
 
 @click.command()
@@ -40,6 +42,11 @@ def serve(db_url: str, host: str, port: int, checkpoint_roots: tuple[Path, ...],
     from a4nn.api.app import CHECKPOINT_ROOTS_ENV, DEFAULT_CHECKPOINT_ROOT, create_app
 
     database = open_db(db_url)  # fail here, clearly, on a bad URL or an old schema
+    try:
+        _check_port(host, port)  # before uvicorn: it would log the clash among its INFO lines and exit 3
+    except BaseException:
+        database.dispose()
+        raise
     roots = [str(root.resolve()) for root in checkpoint_roots] or [str(Path.cwd() / DEFAULT_CHECKPOINT_ROOT)]
     if workers == 1:
         uvicorn.run(create_app(database=database, checkpoint_roots=roots), host=host, port=port, log_level=log_level)
@@ -49,3 +56,28 @@ def serve(db_url: str, host: str, port: int, checkpoint_roots: tuple[Path, ...],
     os.environ[CHECKPOINT_ROOTS_ENV] = os.pathsep.join(roots)
     uvicorn.run("a4nn.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail in one line when ``host:port`` cannot be listened on (taken, or not an address of this machine).
+
+    Binds the way uvicorn will (SO_REUSEADDR) and lets go at once; port 0 (any free
+    port) always passes.
+    """
+    import socket
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise A4nnError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise A4nnError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                            f"{'; another server holds it, pick another --port' if exc.errno == errno.EADDRINUSE else ''}"
+                            ) from None

@@ -154,9 +154,9 @@ def _assignments(spec: SimulationSpec, rng: np.random.Generator) -> tuple[np.nda
 def _blocks(n: int, batch: int, progress: bool, desc: str) -> Iterable[tuple[int, int]]:
     starts = range(0, n, batch)
     if progress:
-        from tqdm import tqdm
+        from a4nn.progress import progress_bar
 
-        bar = tqdm(total=n, desc=desc, unit="img")
+        bar = progress_bar(total=n, desc=desc, unit="img")
         for start in starts:
             yield start, min(start + batch, n)
             bar.update(min(start + batch, n) - start)
