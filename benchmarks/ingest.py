@@ -14,7 +14,13 @@ interpreter that runs the MLflow half (a venv created with ``--system-site-packa
 sees ``a4nn``). Without an interpreter that can import mlflow, that half is skipped
 and the JSON says so.
 
-Run: ``python benchmarks/ingest.py [--tables 6000] [--mlflow-tables 6000]``.
+Peak memory (issue 22): one generated file of each format (a single random-NN table of
+millions of rows, an ICPP'23 log of tens of thousands of networks) at ``--memory-mb``
+sizes (default 20 and 200 MB) is ingested in a fresh process each, which reports its
+resident set before the ingest (after imports) and its peak (``ru_maxrss``). Streaming
+ingest keeps the peak flat as the file grows; the inputs live in a temporary folder.
+
+Run: ``python benchmarks/ingest.py [--tables 6000] [--mlflow-tables 6000] [--memory-mb 20 200]``.
 Results: ``benchmarks/results/ingest.json``.
 """
 from __future__ import annotations
@@ -23,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -103,6 +110,114 @@ def bench_sqlite(folder: Path, work: Path) -> dict:
             "db_bytes": (work / "lineage.db").stat().st_size}
 
 
+# --------------------------------------------------------------------------------------- peak memory
+def write_big_table(path: Path, megabytes: float, seed: int = 0) -> int:
+    """One random-NN table of about ``megabytes`` (published format, a row every half epoch); returns its rows."""
+    from a4nn.commons.random_nn_format import METADATA_COLUMNS, RandomNNTable, format_table
+    from a4nn.search.random_nn import RandomNNRanges, sample_metadata
+
+    rng = np.random.default_rng(seed)
+    metadata = sample_metadata(rng, image_size=32, n_classes=100, dataset="CIFAR100", ranges=RandomNNRanges(),
+                               network_id="2021_02_15_13_55_26_539263", train_gpu=True)
+    head = format_table(RandomNNTable(metadata, [(0.5, 4.25, 3.9, 9.68)]))
+    tail = " " * len(METADATA_COLUMNS)
+    target, rows = int(megabytes * 1e6), 1
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(head)
+        written = len(head)
+        while written < target:
+            block = "".join(f"{(rows + i + 1) * 0.5} {1.0 + i % 7 * 0.01!r} {1.1 + i % 5 * 0.01!r} "
+                            f"{50 + i % 40 * 0.5!r}{tail}\n" for i in range(10_000))
+            out.write(block)
+            written += len(block)
+            rows += 10_000
+    return rows
+
+
+ICPP_EPOCHS = 250  # epochs per network of the generated logs: a size test, not a realistic search (25)
+
+
+def write_big_icpp(path: Path, megabytes: float, seed: int = 0, epochs: int = ICPP_EPOCHS) -> int:
+    """An ICPP'23 log in the richest published layout of about ``megabytes``; returns its rows.
+
+    Longer curves than the published 25 epochs keep the run short (per-network writes
+    go through the Recorder one by one) while the file grows to the size under test.
+    """
+    rng = np.random.default_rng(seed)
+    header = ("epoch,train_accs,val_accs,epoch_times,predictions,converged,params,function,penguin_times,genome,"
+              "architecture,flops,arch\n")
+    target, rows, arch = int(megabytes * 1e6), 0, 0
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(header)
+        written = len(header)
+        while written < target:
+            bits = rng.integers(0, 2, size=(3, 7)).tolist()
+            genome = json.dumps(bits)
+            lines = []
+            for epoch in range(epochs):
+                acc = 50 + 45 * (1 - math.exp(-0.3 * (epoch + 1))) + rng.normal(0, 0.5)
+                fitted = epoch >= 4
+                lines.append(f"{epoch},{acc + 3:.13f},{acc:.13f},{60 + rng.random():.13f},"
+                             f"{(acc + 2 if fitted else float('inf'))},{fitted and epoch >= 8},"
+                             f"{'[98.1 0.9 1.2]' if fitted else ''},{'a-b^(c-x)' if fitted else ''},0.0001,"
+                             f"\"{genome}\",\"[]\",{400 + rng.random() * 500:.4f},{arch}\n")
+            block = "".join(lines)
+            out.write(block)
+            written += len(block)
+            rows += epochs
+            arch += 1
+    return rows
+
+
+def memory_worker(path: Path, work: Path) -> dict:
+    """Ingest one file into a fresh SQLite database in this process; RSS before and peak."""
+    from a4nn.commons.ingest import ingest_paths
+    from a4nn.lineage.database import Database
+    from a4nn.migrations.runner import upgrade_database
+
+    url = f"sqlite:///{work / 'memory.db'}"
+    upgrade_database(url)
+    database = Database.open(url)
+    import a4nn.search.network  # noqa: F401 - the ICPP reader's import, loaded before the baseline is taken
+
+    with open("/proc/self/status") as status:
+        before_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    start = time.perf_counter()
+    summary = ingest_paths(database, [path], progress=False)
+    seconds = time.perf_counter() - start
+    database.dispose()
+    return {"rss_before_ingest_mb": before_kb / 1024, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "seconds": seconds, "networks": summary.networks, "epoch_rows": summary.rows,
+            "skipped": summary.skipped}
+
+
+def bench_memory(sizes: list[float], work: Path) -> dict:
+    """Peak RSS of ingesting one file per format and size, each in a fresh interpreter."""
+    results: dict[str, list[dict]] = {"random-nn": [], "icpp23": []}
+    for fmt, writer, name in (("random-nn", write_big_table, "big.txt"),
+                              ("icpp23", write_big_icpp, "1gpu_1e14_training_data.csv")):
+        for megabytes in sizes:
+            folder = work / f"memory-{fmt}-{megabytes:g}"
+            folder.mkdir()
+            path = folder / name
+            rows = writer(path, megabytes)
+            done = subprocess.run([sys.executable, __file__, "--memory-worker", str(path), "--work", str(folder)],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"memory worker failed: {done.stderr[-2000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            result.update(file_mb=path.stat().st_size / 1e6, file_rows=rows)
+            if fmt == "icpp23":
+                result["epochs_per_network"] = ICPP_EPOCHS
+            result["peak_minus_before_mb"] = result["peak_rss_mb"] - result["rss_before_ingest_mb"]
+            results[fmt].append(result)
+            print(f"memory {fmt} {result['file_mb']:.0f} MB ({rows} rows): peak RSS {result['peak_rss_mb']:.0f} MB "
+                  f"(+{result['peak_minus_before_mb']:.0f} MB over the {result['rss_before_ingest_mb']:.0f} MB "
+                  f"before ingest), {result['seconds']:.1f} s")
+            path.unlink()
+    return results
+
+
 # --------------------------------------------------------------------------------------- MLflow half
 def mlflow_worker(folder: Path, limit: int, work: Path) -> dict:
     """Log the tables to an MLflow SQLite tracking store (run in an interpreter that has mlflow)."""
@@ -173,10 +288,18 @@ def main() -> None:
                         help="tables logged to MLflow (default 600: ~0.2 s a table would make 6000 take ~20 min); "
                              "the ratio is per table")
     parser.add_argument("--mlflow-python", default=None, help="interpreter with mlflow installed")
+    parser.add_argument("--memory-mb", type=float, nargs="*", default=[20.0, 200.0],
+                        help="sizes of the single-file inputs whose peak RSS is measured (none: skip)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="a4nn_sqlite result of an earlier code version to keep beside this one (JSON file)")
+    parser.add_argument("--memory-worker", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--mlflow-worker", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.memory_worker is not None:
+        print(json.dumps(memory_worker(args.memory_worker, args.work)))
+        return
     if args.mlflow_worker is not None:
         print(json.dumps(mlflow_worker(args.mlflow_worker, args.mlflow_tables or 10**9, args.work)))
         return
@@ -203,6 +326,7 @@ def main() -> None:
                   f"({theirs['ratio_mlflow_over_a4nn_per_table']:.1f}x slower per table)")
         else:
             print(f"mlflow: {theirs['skipped']}")
+        memory = bench_memory(args.memory_mb, work) if args.memory_mb else {"skipped": "--memory-mb given no sizes"}
 
     path = write_result("ingest", {
         "target": {"tables": 6000, "seconds": 30.0, "cores": 2},
@@ -210,6 +334,8 @@ def main() -> None:
                   "bytes": size, "format": "random-nn 28 columns, space-delimited", "generate_seconds": generate_seconds},
         "a4nn_sqlite": ours,
         "mlflow_sqlite": theirs,
+        **({"a4nn_sqlite_before": json.loads(args.before.read_text())} if args.before else {}),
+        "memory": memory,
         "load_average_during_run": os.getloadavg(),
         "meets_target": ours["seconds"] < 30.0 and ours["tables"] == args.tables,
         "meets_target_cpu_time": ours["cpu_seconds"] < 30.0 and ours["tables"] == args.tables,

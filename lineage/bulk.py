@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from a4nn.lineage.models import Architecture, Epoch, Search
+from a4nn.lineage.models import Architecture, Epoch, Prediction, Search
 from a4nn.lineage.nonfinite import split_nonfinite
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,15 +33,21 @@ EPOCH_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seco
 _EPOCH_METRICS = EPOCH_FIELDS[1:]
 _EPOCH_COLUMNS = ("architecture_id", *EPOCH_FIELDS, "nonfinite")
 _ARCHITECTURE_METRICS = ("final_acc", "predicted_acc", "fitness", "flops", "wall_seconds")
+_PREDICTION_COLUMNS = ("architecture_id", "epoch", "target_epoch", "value", "function", "params", "converged",
+                       "seconds", "nonfinite")
 EpochRow = tuple  # (epoch, train_loss, train_acc, val_loss, val_acc, seconds)
 
 
 def _all_finite(values: tuple[Any, ...]) -> bool:
-    """True when no value is NaN/inf (None counts as finite: it is stored as NULL anyway)."""
-    try:
-        return math.isfinite(sum(values))
-    except TypeError:  # a None among them
-        return all(v is None or math.isfinite(v) for v in values)
+    """True when no value is NaN/inf (None counts as finite: it is stored as NULL anyway).
+
+    One sum instead of a test per value: NaN and inf survive addition (inf - inf is NaN),
+    and ``None or 0.0`` is 0.0 while NaN and inf are truthy.
+    """
+    total = 0.0
+    for value in values:
+        total += value or 0.0
+    return math.isfinite(total)
 
 
 class BulkLoader:
@@ -49,7 +55,7 @@ class BulkLoader:
 
     def __init__(self, recorder: "Recorder"):
         self.recorder = recorder
-        self._epoch_sql: tuple[str, bool] | None = None
+        self._sql: dict[str, tuple[str, bool]] = {}
 
     @property
     def connection(self) -> Connection:
@@ -102,15 +108,21 @@ class BulkLoader:
                                 .values(**self._architecture_values(values)))
 
     # ------------------------------------------------------------------ epochs
-    def _epoch_statement(self) -> tuple[str, bool]:
-        """The epochs INSERT compiled for this database, and whether its driver takes positional parameters."""
-        if self._epoch_sql is None:
-            dialect = self.connection.dialect
-            compiled = insert(Epoch.__table__).compile(dialect=dialect, column_keys=list(_EPOCH_COLUMNS))
-            if compiled.positional and tuple(compiled.positiontup or ()) != _EPOCH_COLUMNS:
-                raise RuntimeError(f"unexpected epochs column order {compiled.positiontup}")
-            self._epoch_sql = (str(compiled), bool(compiled.positional))
-        return self._epoch_sql
+    def _statement(self, table: Any, columns: tuple[str, ...]) -> tuple[str, bool]:
+        """An INSERT of ``columns`` compiled once for this database, and whether its driver takes positional parameters."""
+        if table.name not in self._sql:
+            compiled = insert(table).compile(dialect=self.connection.dialect, column_keys=list(columns))
+            if compiled.positional and tuple(compiled.positiontup or ()) != columns:
+                raise RuntimeError(f"unexpected {table.name} column order {compiled.positiontup}")
+            self._sql[table.name] = (str(compiled), bool(compiled.positional))
+        return self._sql[table.name]
+
+    def _execute_many(self, table: Any, columns: tuple[str, ...], params: list[tuple]) -> int:
+        if not params:
+            return 0
+        sql, positional = self._statement(table, columns)
+        self.connection.exec_driver_sql(sql, params if positional else [dict(zip(columns, p)) for p in params])
+        return len(params)
 
     def insert_epochs(self, architecture_id: int, rows: Iterable[EpochRow]) -> int:
         """Insert epoch rows ``(epoch, train_loss, train_acc, val_loss, val_acc, seconds)`` of one architecture.
@@ -130,8 +142,22 @@ class BulkLoader:
                 metrics = [clean[name] for name in _EPOCH_METRICS]
                 flags = json.dumps(found) if found else None
             params.append((architecture_id, epoch, *metrics, flags))
-        if not params:
-            return 0
-        sql, positional = self._epoch_statement()
-        self.connection.exec_driver_sql(sql, params if positional else [dict(zip(_EPOCH_COLUMNS, p)) for p in params])
-        return len(params)
+        return self._execute_many(Epoch.__table__, _EPOCH_COLUMNS, params)
+
+    # ------------------------------------------------------------------ predictions
+    def insert_predictions(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert prediction rows (the mappings :meth:`Recorder.log_prediction` takes, with ``architecture_id``).
+
+        The Recorder's own row rule (NaN/inf value and seconds as NULL plus flag,
+        non-finite fitted parameters as null) prepares each row; plain INSERT, so an
+        (architecture, epoch, function) is written once.
+        """
+        from a4nn.lineage.recorder import Recorder
+
+        params = []
+        for row in rows:
+            p = Recorder.prediction_row(row)
+            params.append((p["architecture_id"], p["epoch"], p["target_epoch"], p["value"], p["function"],
+                           None if p["params"] is None else json.dumps(p["params"]), p["converged"], p["seconds"],
+                           None if p["nonfinite"] is None else json.dumps(p["nonfinite"])))
+        return self._execute_many(Prediction.__table__, _PREDICTION_COLUMNS, params)

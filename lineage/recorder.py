@@ -342,6 +342,11 @@ class Recorder:
 
     # --------------------------------------------------------------- predictions
     @staticmethod
+    def prediction_row(row: Mapping[str, Any]) -> dict[str, Any]:
+        """A prediction row as stored (NaN/inf as NULL plus flag); shared with the bulk loader."""
+        return Recorder._prediction_row(row)
+
+    @staticmethod
     def _prediction_row(row: Mapping[str, Any]) -> dict[str, Any]:
         clean, flags = split_nonfinite({"value": row.get("value"), "seconds": row.get("seconds")}, ("value", "seconds"))
         params = row.get("params")

@@ -170,7 +170,7 @@ def _ingest(recorder: Recorder, path: Path, source: str) -> FileResult:
     def flush() -> None:
         nonlocal written
         written += bulk.insert_epoch_rows(epoch_rows)
-        recorder.bulk_predictions(prediction_rows, bulk.connection)
+        bulk.insert_predictions(prediction_rows)
         epoch_rows.clear()
         prediction_rows.clear()
 
