@@ -398,9 +398,3 @@ def numeric_content(text: str) -> list[list[str]]:
     lines = [line for line in text.splitlines() if line.strip()]
     delimiter = detect_delimiter(lines[0]) if lines else " "
     return [line.split(delimiter) for line in lines]
-
-
-def iter_tables(paths: Iterable[Path]) -> Iterable[RandomNNTable]:
-    """Parse several table files (convenience for notebooks and tests)."""
-    for path in paths:
-        yield read_table(Path(path))

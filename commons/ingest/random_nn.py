@@ -216,21 +216,3 @@ def ingest_file(recorder: Recorder, path: Path, source: str, context: "FileConte
     context.cache.stage(("source", search_id, network), source)
     context.cache.stage(("digest", search_id, digest), network)
     return FileResult(added=1, rows=written, replaced=int(stored is not None))
-
-
-def describe(table_arch: dict[str, Any]) -> str:
-    """A one-line human description of a decoded random network (used in reports)."""
-    blocks = table_arch.get("conv_blocks") or []
-    parts = []
-    for block in blocks:
-        conv = block["conv"]
-        text = f"conv{conv['kernel']}x{conv['kernel']}/{conv['stride']}:{conv['filters']}"
-        if block["relu"]:
-            text += "+relu"
-        if block["pool"]:
-            text += f"+pool{block['pool']['kernel']}"
-        if block["dropout"] is not None:
-            text += "+drop"
-        parts.append(text)
-    fc = [str(layer["units"]) for layer in table_arch.get("fc_layers") or []]
-    return " | ".join(parts + ([f"fc {'-'.join(fc)}"] if fc else []) + [f"out {table_arch.get('n_classes')}"])
