@@ -1,7 +1,6 @@
 """``a4nn-commons ingest`` (external record trails into the lineage database) and ``generate`` (new ones)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -49,8 +48,7 @@ def ingest(db_url: str, paths: tuple[Path, ...], fmt: str, strict: bool, quiet: 
     limits = ArchiveLimits(max_member_bytes=max_member_mb * MB, max_members=max_members, max_ratio=max_ratio)
     database = open_db(db_url, upgrade=True)
     try:
-        # the driver's bar is plain tqdm: draw it on a terminal only (a4nn.progress)
-        summary = ingest_paths(database, paths, fmt, strict=strict, progress=not quiet and sys.stderr.isatty(),
+        summary = ingest_paths(database, paths, fmt, strict=strict, progress=not quiet,
                                report=lambda line: click.echo(line, err=True), limits=limits)
     except InputFormatError as exc:
         if not strict:
