@@ -185,7 +185,7 @@ def _load_data(options: dict[str, Any], quiet: bool):
 
 def _run(recorder, database, db_url: str, search_id: int, options: dict[str, Any], data, engine_factory,
          folder: Path, quiet: bool) -> None:
-    from tqdm import tqdm
+    from a4nn.progress import progress_bar
 
     from a4nn.search.evaluation import SerialEvaluator, TrainSettings
     from a4nn.search.nsga import NSGANetSearch, SearchConfig
@@ -212,7 +212,8 @@ def _run(recorder, database, db_url: str, search_id: int, options: dict[str, Any
     config = SearchConfig(options["pop"], options["offspring"], options["generations"], options["n_nodes"],
                           options["channels"], (1, data.in_channels, *data.image_size), data.n_classes,
                           options["seed"])
-    bar = tqdm(total=options["generations"], desc=f"search {search_id}", unit="gen", disable=quiet)
+    bar = progress_bar(total=options["generations"], desc=f"search {search_id}", unit="gen",
+                       enabled=not quiet)  # drawn on a terminal only
     done_before = _generations_done(folder)
     bar.update(done_before)
 
