@@ -88,9 +88,9 @@ def replay_curves(curves: Sequence[Sequence[float]], engine_kwargs: dict[str, An
     if isinstance(prior, CurvePrior) and kwargs.get("strategy", "a4nn") == "a4nn":
         iterator = curves
         if progress:
-            from tqdm import tqdm
+            from a4nn.progress import progress_bar
 
-            iterator = tqdm(curves, desc="replay a4nn+prior", unit="curve")
+            iterator = progress_bar(curves, desc="replay a4nn+prior", unit="curve")
         cost_of = list(costs) if costs is not None else [None] * len(curves)
         if len(cost_of) != len(curves):
             raise ValueError(f"{len(cost_of)} costs for {len(curves)} curves")
@@ -99,9 +99,9 @@ def replay_curves(curves: Sequence[Sequence[float]], engine_kwargs: dict[str, An
     if processes <= 1 or len(curves) < 4:
         iterator = curves
         if progress:
-            from tqdm import tqdm
+            from a4nn.progress import progress_bar
 
-            iterator = tqdm(curves, desc=f"replay {kwargs.get('strategy', 'a4nn')}", unit="curve")
+            iterator = progress_bar(curves, desc=f"replay {kwargs.get('strategy', 'a4nn')}", unit="curve")
         return [replay_curve(curve, kwargs) for curve in iterator]
     chunks = [curves[i::processes * 4] for i in range(processes * 4)]
     with ProcessPoolExecutor(max_workers=processes) as pool:
