@@ -160,8 +160,12 @@ class ParetoPoint(BaseModel):
     id: int
     generation: int
     index: int
-    accuracy: float
+    accuracy: float = Field(description="what the front ranks by: the fitness the search saw (metric=fitness, the "
+                                        "default; the engine's prediction for a network it stopped), or the raw "
+                                        "acc / pred column")
     flops: float
+    terminated_early: bool = Field(False, description="stopped early by the engine: its last measured accuracy is "
+                                                      "an early-epoch value")
 
 
 class DatasetRow(BaseModel):

@@ -1,7 +1,7 @@
 """A/B: the same seeded quick search with and without the prediction engine, per beam.
 
-For each beam the search runs twice through the CLI on the same simulated data and
-seed: ``--engine a4nn`` (or ``--engine penguin``) and ``--engine none`` (standalone).
+For each beam the search runs twice through the search library (:func:`a4nn.search.run.start`,
+what ``a4nn-commons search`` calls) on the same simulated data and seed: ``--engine a4nn`` (or ``--engine penguin``) and ``--engine none`` (standalone).
 Reported per run: epochs trained, wall time, networks, and the hypervolume of the
 Pareto front measured on TRUE final accuracies.
 
@@ -56,19 +56,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from click.testing import CliRunner
 from pymoo.indicators.hv import HV
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result  # noqa: E402
 
-from a4nn.cli.main import cli  # noqa: E402
-from a4nn.cli.search import PRESETS  # noqa: E402
 from a4nn.engine.metrics import pareto_front  # noqa: E402
 from a4nn.lineage.database import Database  # noqa: E402
 from a4nn.lineage.frames import architectures_frame  # noqa: E402
 from a4nn.search.data import load_dataset  # noqa: E402
 from a4nn.search.evaluation import TrainSettings  # noqa: E402
+from a4nn.search.presets import ENGINES, PRESETS, STANDALONE  # noqa: E402
+from a4nn.search.run import SearchSpec, start  # noqa: E402
 from a4nn.search.trainer import build_model, train_network  # noqa: E402
 
 
@@ -130,17 +129,14 @@ def read_search(url: str) -> dict:
 
 def run_search(beam: str, engine: str, args: argparse.Namespace, folder: Path) -> dict:
     url = f"sqlite:///{folder / f'{beam}-{engine}.db'}"
-    command = ["search", "--db", url, "--beam", beam, "--engine", engine, "--seed", str(args.seed),
-               "--pop", str(args.pop), "--offspring", str(args.offspring), "--generations", str(args.generations),
-               "--epochs", str(args.epochs), "--n-images", str(args.n_images), "--image-size", str(args.image_size),
-               "--channels", str(args.channels), "--checkpoints", "none", "--run-dir", str(folder / "runs"),
-               "--name", f"ab-{beam}-{engine}", "--r", str(args.r), "--prior-curves", str(args.prior_curves),
-               "--quiet"]
-    start = time.perf_counter()
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    wall = time.perf_counter() - start
-    if result.exit_code != 0:
-        raise RuntimeError(result.output)
+    spec = SearchSpec(beam=beam, engine=engine, seed=args.seed, pop=args.pop, offspring=args.offspring,
+                      generations=args.generations, epochs=args.epochs, n_images=args.n_images,
+                      image_size=args.image_size, channels=args.channels, checkpoints="none",
+                      run_dir=folder / "runs", name=f"ab-{beam}-{engine}", r=args.r, prior_curves=args.prior_curves,
+                      cache_dir=data_dir(folder))
+    began = time.perf_counter()
+    start(spec, url)
+    wall = time.perf_counter() - began
     run = {**read_search(url), "wall_seconds": wall}
     if engine != "none":
         run.update(engine_record(url, args))
@@ -200,7 +196,12 @@ def engine_record(url: str, args: argparse.Namespace) -> dict:
     return {"engine_settings": settings, "engine_version": version, "stopped_by": stopped_by}
 
 
-def warm_up(settings: TrainSettings, args: argparse.Namespace) -> None:
+def data_dir(folder: Path) -> Path:
+    """Where this run's simulated data sets are cached (inside its temporary folder)."""
+    return folder / "data"
+
+
+def warm_up(settings: TrainSettings, args: argparse.Namespace, folder: Path) -> None:
     """Pay one-off costs (imports, first torch/scipy calls) before anything is timed."""
     from a4nn.engine import PredictionEngine
     from a4nn.search.nsga import make_algorithm  # noqa: F401 - imports pymoo
@@ -208,7 +209,8 @@ def warm_up(settings: TrainSettings, args: argparse.Namespace) -> None:
     engine = PredictionEngine(e_pred=args.epochs)
     for epoch, value in enumerate([60, 70, 75, 78, 79], start=1):
         engine.observe(epoch, value)
-    data = load_dataset("xfel-sim", beam="high", n_images=args.n_images, image_size=args.image_size, seed=args.seed)
+    data = load_dataset("xfel-sim", beam="high", n_images=args.n_images, image_size=args.image_size, seed=args.seed,
+                        cache_dir=data_dir(folder))
     one = TrainSettings(**{**settings.to_dict(), "epochs": 1})
     train_network(build_model([1] * 21, one, data), data, one, lambda m, _: False)
 
@@ -217,7 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     quick = PRESETS["quick"]
     parser.add_argument("--beams", nargs="+", default=["low", "medium", "high"], choices=["low", "medium", "high"])
-    parser.add_argument("--engine", default="a4nn", choices=["a4nn", "penguin"])
+    parser.add_argument("--engine", default="a4nn", choices=[e for e in ENGINES if e != STANDALONE])
     parser.add_argument("--pop", type=int, default=quick["pop"])
     parser.add_argument("--offspring", type=int, default=quick["offspring"])
     parser.add_argument("--generations", type=int, default=quick["generations"])
@@ -256,13 +258,11 @@ def main() -> None:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        import os
-
-        os.environ["A4NN_DATA_DIR"] = str(folder / "data")
-        warm_up(settings, args)
+        warm_up(settings, args, folder)
         for beam in args.beams:
             # simulate (and cache) the data first, so neither timed run pays for it
-            load_dataset("xfel-sim", beam=beam, n_images=args.n_images, image_size=args.image_size, seed=args.seed)
+            load_dataset("xfel-sim", beam=beam, n_images=args.n_images, image_size=args.image_size, seed=args.seed,
+                         cache_dir=data_dir(folder))
             if args.only_standalone:
                 print(f"[{beam}] standalone ...", flush=True)
                 cached_standalone(beam, args, folder)
@@ -271,7 +271,7 @@ def main() -> None:
             engine = run_search(beam, args.engine, args, folder)
             print(f"[{beam}] standalone ...", flush=True)
             standalone = cached_standalone(beam, args, folder)
-            results[beam] = compare(beam, engine, standalone, args, settings)
+            results[beam] = compare(beam, engine, standalone, args, settings, folder)
             r = results[beam]
             print(f"[{beam}] epochs {r['engine']['epochs']:.0f} vs {r['standalone']['epochs']:.0f} "
                   f"({100 * r['epochs_saved']:.1f}% fewer); wall {r['engine']['wall_seconds']:.0f}s vs "
@@ -345,7 +345,8 @@ def previous_results(args: argparse.Namespace) -> dict:
     return old.get("results", {}) if same(old.get("settings", {})) == same(vars(args)) else {}
 
 
-def compare(beam: str, engine: dict, standalone: dict, args: argparse.Namespace, settings: TrainSettings) -> dict:
+def compare(beam: str, engine: dict, standalone: dict, args: argparse.Namespace, settings: TrainSettings,
+            folder: Path) -> dict:
     """True-accuracy fronts of both runs and their hypervolumes (see the module docstring)."""
     e, s = engine["frame"], standalone["frame"]
     full_in_standalone = dict(zip(s.genome_bits, s.final_acc))
@@ -368,7 +369,7 @@ def compare(beam: str, engine: dict, standalone: dict, args: argparse.Namespace,
         elif args.retrain:
             if data is None:
                 data = load_dataset("xfel-sim", beam=beam, n_images=args.n_images, image_size=args.image_size,
-                                    seed=args.seed)
+                                    seed=args.seed, cache_dir=data_dir(folder))
             bits = [int(b) for b in row.genome_bits]
             history = train_network(build_model(bits, settings, data), data, settings, lambda m, _: False)
             true_acc.append(history[-1].val_acc)

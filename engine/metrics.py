@@ -6,15 +6,16 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
+from a4nn.lineage.pareto import pareto_mask
+
 
 def pareto_front(accuracy: np.ndarray, flops: np.ndarray) -> set[int]:
-    """Indices of networks no other network beats in both accuracy (max) and FLOPs (min)."""
-    front = set()
-    for i in range(len(accuracy)):
-        dominated = np.any((accuracy >= accuracy[i]) & (flops <= flops[i]) & ((accuracy > accuracy[i]) | (flops < flops[i])))
-        if not dominated and np.isfinite(accuracy[i]):
-            front.add(i)
-    return front
+    """Indices of networks no other network beats in both accuracy (max) and FLOPs (min).
+
+    The one definition of the front (:func:`a4nn.lineage.pareto.pareto_front`): points
+    with a non-finite accuracy or cost are on no front, identical points are all kept.
+    """
+    return {i for i, on_front in enumerate(pareto_mask(accuracy, flops)) if on_front}
 
 
 def top_k_recall_with_ties(fitness: Sequence[float], truth: Sequence[float], top_k: int = 10) -> float:

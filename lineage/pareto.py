@@ -7,7 +7,7 @@ exporter compute the same front.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping, TypeVar
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 T = TypeVar("T", bound=Mapping[str, Any])
 
@@ -35,3 +35,24 @@ def pareto_front(points: Iterable[T], accuracy: str = "acc", cost: str = "flops"
 
 def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def pareto_mask(accuracy: Sequence[Any], cost: Sequence[Any]) -> list[bool]:
+    """:func:`pareto_front` over two parallel sequences: True where a point is on the front.
+
+    For array callers (the engine's replay metrics, the analyzer's figures), so they
+    share this one definition of dominance, ties and unusable points.
+    """
+    points = [{"i": i, "acc": _plain(a), "flops": _plain(c)} for i, (a, c) in enumerate(zip(accuracy, cost))]
+    mask = [False] * len(points)
+    for point in pareto_front(points):
+        mask[point["i"]] = True
+    return mask
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python floats (``np.float32`` is not a ``float``); other values unchanged."""
+    try:
+        return float(value) if value is not None and not isinstance(value, (bool, str)) else value
+    except (TypeError, ValueError):
+        return value

@@ -1,4 +1,8 @@
-"""NSGA-Net macro genome: bits <-> per-phase connectivity lists, repair rules, hashing.
+"""NSGA-Net macro genome: bits <-> per-phase connectivity lists, repair rules, hashing, the stored description.
+
+Pure Python and numpy, no torch: the lineage readers, the analyzer and the importers
+describe and draw genomes without loading the network decoder
+(:mod:`a4nn.search.network`); ``tests/test_layers.py`` checks that this stays so.
 
 A genome has ``N_PHASES`` phases of ``n`` nodes. Each phase is ``n(n-1)/2 + 1`` bits:
 for node k (k = 2..n) the bits say which earlier nodes feed it, and the last bit is
@@ -20,7 +24,7 @@ and draw is the graph the decoder builds:
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -168,3 +172,50 @@ def genome_hash(bits: GenomeLike, encoding: str = ENCODING) -> str:
     (e.g. 5 nodes per phase) never collide.
     """
     return hashlib.sha256(f"{encoding}:{bits_to_string(bits)}".encode()).hexdigest()
+
+
+def phase_channels(channels: int, in_channels: int, n_phases: int) -> list[tuple[int, int]]:
+    """``[(in, C), (C, 2C), (2C, 4C), ...]``: NSGA-Net doubles the width after every pooling."""
+    widths = [(in_channels, channels)]
+    for _ in range(1, n_phases):
+        widths.append((widths[-1][1], widths[-1][1] * 2))
+    return widths
+
+
+
+def describe_network(bits: GenomeLike, n_nodes: int = DEFAULT_NODES, channels: int | None = None,
+                     in_channels: int = 1) -> dict[str, Any]:
+    """A JSON description stored in ``architectures.arch``: phases, active nodes, edges, skip.
+
+    Edges are ``[source, target]`` pairs after repair (0 = phase input, n+1 = phase
+    output); ``removed`` phases are kept in the list so phase numbers match the genome.
+    With ``channels`` the per-phase widths are included too.
+    """
+    flat = flatten_genome(bits)
+    decoded = decode_genome(flat, n_nodes)
+    survivors = sum(phase_active(p) for p in decoded)
+    widths = iter(phase_channels(channels, in_channels, survivors)) if channels else None
+    phases: list[dict[str, Any]] = []
+    position = 0
+    for connectivity in decoded:
+        if not phase_active(connectivity):
+            phases.append({"removed": True, "connectivity": connectivity, "skip": bool(connectivity[-1][0])})
+            continue
+        graph = dependency_graph(connectivity)
+        entry: dict[str, Any] = {
+            "removed": False,
+            "connectivity": connectivity,
+            "active_nodes": [node for node in range(1, n_nodes + 1) if graph[node]],
+            "edges": [[src, dst] for dst, inputs in sorted(graph.items()) for src in inputs],
+            "skip": bool(connectivity[-1][0]),
+            "entry_kernel": 3 if position == 0 else 1,
+        }
+        if widths is not None:
+            entry["channels"] = list(next(widths))
+        phases.append(entry)
+        position += 1
+    description: dict[str, Any] = {"encoding": ENCODING, "bits": bits_to_string(flat), "n_nodes": n_nodes,
+                                   "n_active_phases": survivors, "phases": phases}
+    if channels:
+        description["channels"] = channels
+    return description

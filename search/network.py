@@ -18,21 +18,13 @@ exactly as NSGA-Net builds it.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
-from a4nn.search.encoding import (DEFAULT_NODES, ENCODING, Connectivity, GenomeError, GenomeLike, bits_to_string,
-                                  decode_genome, dependency_graph, flatten_genome, phase_active)
-
-
-def phase_channels(channels: int, in_channels: int, n_phases: int) -> list[tuple[int, int]]:
-    """``[(in, C), (C, 2C), (2C, 4C), ...]``: NSGA-Net doubles the width after every pooling."""
-    widths = [(in_channels, channels)]
-    for _ in range(1, n_phases):
-        widths.append((widths[-1][1], widths[-1][1] * 2))
-    return widths
+# describe_network and phase_channels live in the torch-free encoding (readers describe genomes without torch);
+# they are re-exported here for the callers that build networks too
+from a4nn.search.encoding import (DEFAULT_NODES, Connectivity, GenomeError, GenomeLike, decode_genome,  # noqa: F401
+                                  dependency_graph, describe_network, phase_active, phase_channels)
 
 
 class ConvNode(nn.Module):
@@ -106,41 +98,3 @@ def build_network(bits: GenomeLike, *, n_nodes: int = DEFAULT_NODES, channels: i
                           f"{n_classes}")
     phases = [phase for phase in decode_genome(bits, n_nodes) if phase_active(phase)]
     return MacroNetwork(phases, channels, in_channels, n_classes)
-
-
-def describe_network(bits: GenomeLike, n_nodes: int = DEFAULT_NODES, channels: int | None = None,
-                     in_channels: int = 1) -> dict[str, Any]:
-    """A JSON description stored in ``architectures.arch``: phases, active nodes, edges, skip.
-
-    Edges are ``[source, target]`` pairs after repair (0 = phase input, n+1 = phase
-    output); ``removed`` phases are kept in the list so phase numbers match the genome.
-    With ``channels`` the per-phase widths are included too.
-    """
-    flat = flatten_genome(bits)
-    decoded = decode_genome(flat, n_nodes)
-    survivors = sum(phase_active(p) for p in decoded)
-    widths = iter(phase_channels(channels, in_channels, survivors)) if channels else None
-    phases: list[dict[str, Any]] = []
-    position = 0
-    for connectivity in decoded:
-        if not phase_active(connectivity):
-            phases.append({"removed": True, "connectivity": connectivity, "skip": bool(connectivity[-1][0])})
-            continue
-        graph = dependency_graph(connectivity)
-        entry: dict[str, Any] = {
-            "removed": False,
-            "connectivity": connectivity,
-            "active_nodes": [node for node in range(1, n_nodes + 1) if graph[node]],
-            "edges": [[src, dst] for dst, inputs in sorted(graph.items()) for src in inputs],
-            "skip": bool(connectivity[-1][0]),
-            "entry_kernel": 3 if position == 0 else 1,
-        }
-        if widths is not None:
-            entry["channels"] = list(next(widths))
-        phases.append(entry)
-        position += 1
-    description: dict[str, Any] = {"encoding": ENCODING, "bits": bits_to_string(flat), "n_nodes": n_nodes,
-                                   "n_active_phases": survivors, "phases": phases}
-    if channels:
-        description["channels"] = channels
-    return description

@@ -1,7 +1,6 @@
 """/searches: NAS runs and imported collections, their savings and Pareto fronts."""
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -13,7 +12,8 @@ from a4nn.api.responses import TABULAR_RESPONSES, respond
 from a4nn.api.schemas import ErrorBody, ParetoPoint, SearchDetail, SearchSummary
 from a4nn.lineage.database import Database
 from a4nn.lineage.models import Architecture, Dataset, EngineConfig, Search
-from a4nn.lineage.pareto import pareto_front
+from a4nn.lineage.queries import epoch_budget as queries_epoch_budget
+from a4nn.lineage.queries import epochs_saved, find_search, pareto_points, search_epoch_budget
 from a4nn.lineage.public import public_config
 
 router = APIRouter(tags=["searches"])
@@ -45,12 +45,13 @@ def _summary(row: Any) -> dict[str, Any]:
 
 
 def epoch_budget(config: dict[str, Any] | None, networks: int) -> float | None:
-    """Epochs the search would have trained without early termination: networks × configured epochs."""
-    per_network = (config or {}).get("epochs")
-    if isinstance(per_network, bool) or not isinstance(per_network, (int, float)) or not math.isfinite(per_network) \
-            or per_network <= 0 or networks == 0:
-        return None
-    return float(per_network) * networks
+    """Networks × the configured epochs (the first step of :func:`a4nn.lineage.queries.epoch_budget`).
+
+    Kept for callers that hold only the configuration; ``/searches/{id}`` uses the whole
+    rule (:func:`a4nn.lineage.queries.search_epoch_budget`), which also covers imports.
+    """
+    per_network = queries_epoch_budget(config)
+    return per_network * networks if per_network is not None and networks else None
 
 
 @router.get("/searches", response_model=list[SearchSummary], responses={**ERRORS, **TABULAR_RESPONSES},
@@ -74,11 +75,12 @@ def get_search(search_id: Id, database: Database = Depends(get_database)) -> Any
             engine = connection.execute(select(EngineConfig.__table__)
                                         .where(EngineConfig.id == row["engine_config_id"])).mappings().first()
     detail = _summary(row)
-    budget = epoch_budget(row["config"], detail["networks"])
+    per_network = search_epoch_budget(database, search_id)  # the one budget rule (lineage.queries)
+    budget = per_network * detail["networks"] if per_network is not None and detail["networks"] else None
     detail.update(
         # public forms: no run folder, state path or host name of the machine that ran the search
         config=public_config(row["config"]), code_version=row["code_version"], host=None, epochs_budget=budget,
-        epochs_saved=(1 - detail["epochs_trained"] / budget) if budget else None,
+        epochs_saved=epochs_saved(detail["epochs_trained"], detail["networks"], per_network),
         started_at=row["started_at"].isoformat() if row["started_at"] else None,
         finished_at=row["finished_at"].isoformat() if row["finished_at"] else None,
         engine_config=None if engine is None else {key: engine[key] for key in
@@ -88,17 +90,13 @@ def get_search(search_id: Id, database: Database = Depends(get_database)) -> Any
 
 
 @router.get("/searches/{search_id}/pareto", response_model=list[ParetoPoint], responses={**ERRORS, **TABULAR_RESPONSES},
-            summary="Non-dominated models of a search: maximal accuracy, minimal MFLOPs")
-def search_pareto(search_id: Id, request: Request, metric: Literal["acc", "fitness", "pred"] = "acc",
+            summary="Non-dominated models of a search (id or name): maximal fitness seen, minimal MFLOPs")
+def search_pareto(search_id: str, request: Request, metric: Literal["fitness", "acc", "pred"] = "fitness",
                   format: str | None = None, database: Database = Depends(get_database)) -> Any:
-    column = METRICS[metric]
-    with database.engine.connect() as connection:
-        if connection.execute(select(Search.id).where(Search.id == search_id)).first() is None:
-            raise HTTPException(404, f"no search with id {search_id}")
-        rows = connection.execute(
-            select(Architecture.id, Architecture.generation, Architecture.index, column.label("accuracy"),
-                   Architecture.flops)
-            .where(Architecture.search_id == search_id, column.is_not(None), Architecture.flops.is_not(None))
-        ).mappings().all()
-    front = pareto_front([dict(row) for row in rows], accuracy="accuracy", cost="flops")
+    """The search (id or name, as the CLI takes it) ranked by the fitness the NAS saw unless ``metric`` says
+    otherwise; ``terminated_early`` marks networks the engine stopped (lineage.queries defines the front)."""
+    found = find_search(database, search_id)
+    if found is None:
+        raise HTTPException(404, f"no search with id or name {search_id!r}")
+    front = pareto_points(database, found, metric)
     return respond(front, request, format, tuple(ParetoPoint.model_fields))

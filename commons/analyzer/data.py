@@ -9,8 +9,10 @@ one holding the lineage database. Frames:
               (epochs a network may train), ``config`` (dict).
 ``models``    one row per architecture: ``model_id``, ``search``, ``generation``, ``index``,
               ``status``, ``fate``, ``genome_bits``, ``flops``, ``final_acc``, ``predicted_acc``,
-              ``fitness``, ``epochs_trained``, ``terminated_early``, ``stop_epoch``,
-              ``wall_seconds``, ``beam``, ``dataset``.
+              ``fitness``, ``fitness_seen``, ``epochs_trained``, ``terminated_early``, ``stop_epoch``,
+              ``wall_seconds``, ``beam``, ``dataset``. ``fitness_seen`` is what every front and
+              "best" ranks by (:func:`a4nn.lineage.queries.fitness_seen`: the fitness the NAS saw,
+              NaN for a network on no front).
 ``epochs``    ``model_id``, ``epoch``, ``val_acc``, ``train_acc``, ``val_loss``, ``train_loss``, ``seconds``.
 ``predictions`` ``model_id``, ``epoch``, ``target_epoch``, ``value``, ``function``, ``params``, ``converged``.
 
@@ -32,12 +34,13 @@ from a4nn.errors import A4nnError, InputFormatError
 from a4nn.lineage.database import Database
 from a4nn.lineage.frames import architectures_frame, epochs_frame, predictions_frame
 from a4nn.lineage.models import Dataset, EngineConfig, Search
+from a4nn.lineage.queries import epoch_budget, fitness_seen, resolve_search
 
 #: how a network ended, in legend order; colours are fixed so every figure agrees
 FATES = ("stopped early", "ran full", "failed", "unfinished")
 FATE_COLOURS = {"stopped early": "#1f77b4", "ran full": "#2ca02c", "failed": "#d62728", "unfinished": "#7f7f7f"}
 MODEL_COLUMNS = ["model_id", "search", "generation", "index", "status", "fate", "genome_bits", "flops", "n_params",
-                 "final_acc", "predicted_acc", "fitness", "epochs_trained", "terminated_early", "stop_epoch",
+                 "final_acc", "predicted_acc", "fitness", "fitness_seen", "epochs_trained", "terminated_early", "stop_epoch",
                  "wall_seconds", "beam", "dataset", "error"]
 EPOCH_COLUMNS = ["model_id", "epoch", "val_acc", "train_acc", "val_loss", "train_loss", "seconds"]
 PREDICTION_COLUMNS = ["model_id", "epoch", "target_epoch", "value", "function", "params", "converged"]
@@ -87,17 +90,8 @@ def fate_of(status: str, terminated_early: Any) -> str:
 
 def _budget(config: dict[str, Any] | None, engine: dict[str, Any] | None, train_epochs: pd.Series,
             trained: pd.Series) -> float | None:
-    """Epochs a network of this search may train: config, else train params, else e_pred, else the longest run."""
-    value = (config or {}).get("epochs")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    numbers = pd.to_numeric(train_epochs, errors="coerce").dropna()
-    if len(numbers):
-        return float(numbers.max())
-    if engine and engine.get("e_pred"):
-        return float(engine["e_pred"])
-    numbers = pd.to_numeric(trained, errors="coerce").dropna()
-    return float(numbers.max()) if len(numbers) else None
+    """Epochs a network of this search may train: the one rule of :func:`a4nn.lineage.queries.epoch_budget`."""
+    return epoch_budget(config, train_epochs.tolist(), (engine or {}).get("e_pred"), trained.tolist())
 
 
 def _train_epochs(params: pd.Series) -> pd.Series:
@@ -113,13 +107,13 @@ def _finish(models: pd.DataFrame) -> pd.DataFrame:
             models[column] = None
     numeric = ["flops", "final_acc", "predicted_acc", "fitness", "epochs_trained", "stop_epoch", "wall_seconds"]
     models[numeric] = models[numeric].apply(pd.to_numeric, errors="coerce")
+    models["fitness_seen"] = [fitness_seen(f, a, s) for f, a, s in
+                              zip(models["fitness"], models["final_acc"], models["status"])]
     return models[MODEL_COLUMNS].reset_index(drop=True)
 
 
 def load_database(database: Database, searches: Iterable[int | str] | None = None) -> AnalysisData:
     """Read searches (ids or names; all when None) and their trails from a lineage database."""
-    from a4nn.commons.bundle import resolve_search
-
     ids = None if searches is None else [resolve_search(database, s) for s in searches]
     statement = (select(Search.id, Search.name, Search.nas, Search.status, Search.config, Search.engine_config_id,
                         Dataset.name.label("dataset"), Dataset.beam)

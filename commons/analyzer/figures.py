@@ -91,8 +91,13 @@ def fate_curves(data: AnalysisData, search: str) -> Figure:
     return figure
 
 
-def pareto_figure(data: AnalysisData, accuracy: str = "final_acc") -> Figure:
-    """Accuracy vs MFLOPs per beam (one panel each), one colour per search, its Pareto front as a step line."""
+def pareto_figure(data: AnalysisData, accuracy: str = "fitness_seen") -> Figure:
+    """Fitness seen vs MFLOPs per beam (one panel each), one colour per search, its Pareto front as a step line.
+
+    The front and the y values are the fitness the search saw (``fitness_seen``, the one
+    definition in :mod:`a4nn.lineage.queries`); networks the engine stopped early are
+    drawn as triangles, so a predicted value is never mistaken for a measured one.
+    """
     models = data.models[data.models[accuracy].notna() & data.models["flops"].notna()]
     beams = sorted(models["beam"].fillna("—").unique(), key=beam_key)
     figure = new_figure(max(5.0, 4.5 * len(beams)), 4.8)
@@ -105,16 +110,27 @@ def pareto_figure(data: AnalysisData, accuracy: str = "final_acc") -> Figure:
         in_beam = models[models["beam"].fillna("—") == beam]
         for search, group in in_beam.groupby("search", sort=False):
             colour = colours.get(search, "black")
-            axes.scatter(group["flops"], group[accuracy], s=14, alpha=0.55, color=colour, label=short_name(search))
+            stopped = group["terminated_early"].fillna(False).astype(bool)
+            axes.scatter(group.loc[~stopped, "flops"], group.loc[~stopped, accuracy], s=14, alpha=0.55, color=colour,
+                         marker="o", label=short_name(search))
+            if stopped.any():
+                axes.scatter(group.loc[stopped, "flops"], group.loc[stopped, accuracy], s=18, alpha=0.55,
+                             color=colour, marker="^")
             mask = pareto_mask(group[accuracy].to_numpy(float), group["flops"].to_numpy(float))
             front = group[mask].sort_values("flops")
             axes.step(front["flops"], front[accuracy], where="post", color=colour, linewidth=1.8)
-            axes.scatter(front["flops"], front[accuracy], s=40, color=colour, edgecolors="black", zorder=5)
+            on_front_stopped = front["terminated_early"].fillna(False).astype(bool)
+            axes.scatter(front.loc[~on_front_stopped, "flops"], front.loc[~on_front_stopped, accuracy], s=40,
+                         color=colour, edgecolors="black", marker="o", zorder=5)
+            axes.scatter(front.loc[on_front_stopped, "flops"], front.loc[on_front_stopped, accuracy], s=48,
+                         color=colour, edgecolors="black", marker="^", zorder=5)
+        if in_beam["terminated_early"].fillna(False).astype(bool).any():
+            axes.scatter([], [], marker="^", color="grey", label="stopped early (predicted fitness)")
         axes.set_title(f"beam: {beam}")
         axes.set_xlabel("MFLOPs (MMAC)")
         axes.grid(alpha=0.3)
         axes.legend(fontsize=7, loc="lower right")
-    panels[0].set_ylabel({"final_acc": "final validation accuracy (%)", "fitness": "fitness seen by the NAS (%)"}
-                         .get(accuracy, accuracy))
-    figure.suptitle("accuracy vs MFLOPs with Pareto fronts (outlined)")
+    panels[0].set_ylabel({"final_acc": "final validation accuracy (%)", "fitness": "fitness seen by the NAS (%)",
+                          "fitness_seen": "fitness seen by the NAS (%)"}.get(accuracy, accuracy))
+    figure.suptitle("fitness vs MFLOPs with Pareto fronts (outlined; triangles: stopped early)")
     return figure

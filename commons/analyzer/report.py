@@ -18,7 +18,7 @@ from a4nn.commons.analyzer.data import AnalysisData
 from a4nn.commons.analyzer.figures import fate_curves, learning_curve, pareto_figure
 from a4nn.commons.analyzer.plotting import png_base64
 from a4nn.commons.analyzer.similarity import matching_figure
-from a4nn.commons.analyzer.stats import epochs_saved, search_summary, stop_epochs
+from a4nn.commons.analyzer.stats import best_models, epochs_saved, search_summary, stop_epochs
 from a4nn.commons.analyzer.summary_figures import epochs_saved_figure, stop_epoch_figure, wall_time_figure
 
 STYLE = """
@@ -53,7 +53,7 @@ def report_html(data: AnalysisData, search: str) -> str:
     data = data.for_searches([search])
     row = data.searches.iloc[0]
     models = data.models
-    best = models.dropna(subset=["final_acc"]).sort_values("final_acc", ascending=False)
+    best = best_models(models)  # ranked by the fitness the search saw, as the CLI, API and figures rank
     parts = [f"<h1>Search report: {html.escape(search)}</h1>",
              f"<p>NAS <b>{html.escape(str(row.nas))}</b> · data set <b>{html.escape(str(row.dataset))}</b> "
              f"(beam {html.escape(str(row.beam))}) · prediction engine: <b>{'yes' if row.engine else 'no'}</b> · "
@@ -71,12 +71,16 @@ def report_html(data: AnalysisData, search: str) -> str:
     if len(best):
         top = best.iloc[0]
         parts.append(_figure(learning_curve(data, int(top.model_id)),
-                             f"Best network (model {int(top.model_id)}): curve, engine predictions, fitted curve."))
+                             f"Best network (model {int(top.model_id)}, fitness seen {top.fitness_seen:.2f}"
+                             f"{', stopped early' if top.terminated_early else ''}): curve, engine predictions, "
+                             f"fitted curve."))
     parts += ["<h2>Accuracy and cost</h2>",
-              _figure(pareto_figure(data), "Final accuracy vs MFLOPs; the Pareto front is outlined."),
-              _table(best.head(TOP_MODELS)[["model_id", "generation", "index", "fate", "final_acc", "predicted_acc",
-                                           "flops", "epochs_trained", "genome_bits"]],
-                     f"Top {TOP_MODELS} networks by final accuracy"),
+              _figure(pareto_figure(data), "Fitness the search saw vs MFLOPs; the Pareto front is outlined; "
+                                           "triangles: networks the engine stopped early (predicted fitness)."),
+              _table(best.head(TOP_MODELS)[["model_id", "generation", "index", "fate", "fitness_seen", "final_acc",
+                                           "predicted_acc", "flops", "epochs_trained", "genome_bits"]],
+                     f"Top {TOP_MODELS} networks by the fitness the search saw (fate 'stopped early': final_acc is "
+                     f"an early-epoch value)"),
               "<h2>Savings</h2>",
               _figure(epochs_saved_figure(data), "Share of the epoch budget not spent."),
               _figure(stop_epoch_figure(data), "Epochs at which the engine stopped networks."),
@@ -86,8 +90,8 @@ def report_html(data: AnalysisData, search: str) -> str:
         parts += ["<h2>Architectures</h2>",
                   _figure(architecture_figure(genomes.iloc[0].genome_bits,
                                               title=f"model {int(genomes.iloc[0].model_id)}"),
-                          "Decoded graph of the most accurate network (dashed: skip connection)."),
-                  _figure(matching_figure(data), "Connection bits shared by the most accurate networks.")]
+                          "Decoded graph of the best network (dashed: skip connection)."),
+                  _figure(matching_figure(data), "Connection bits shared by the best networks (by fitness seen).")]
     failed = models[models["fate"] == "failed"]
     if len(failed):
         parts.append(_table(failed[["model_id", "generation", "index", "error"]], "Failed networks"))

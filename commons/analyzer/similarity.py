@@ -165,8 +165,11 @@ def similar_models(data: AnalysisData, model_id: int, top: int = 10, ged: bool =
     return frame
 
 
-def matching_figure(data: AnalysisData, top: int = 10, accuracy: str = "final_acc") -> Figure:
-    """Bits of the ``top`` most accurate networks, with the positions they all share highlighted.
+def matching_figure(data: AnalysisData, top: int = 10, accuracy: str = "fitness_seen") -> Figure:
+    """Bits of the ``top`` best networks, with the positions they all share highlighted.
+
+    "Best" ranks by the fitness the search saw (``fitness_seen``), as every front does;
+    ``accuracy="final_acc"`` ranks by the last measured accuracy instead.
 
     Left: one row per network (most accurate first), bits as dark/light cells, phase
     boundaries as lines, and the positions where every shown network agrees outlined in

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from a4nn.commons.analyzer.data import AnalysisData
+from a4nn.lineage.pareto import pareto_mask as lineage_pareto_mask
 
 
 def epochs_saved(data: AnalysisData) -> pd.DataFrame:
@@ -77,43 +78,45 @@ def wall_times(data: AnalysisData, published: pd.DataFrame | None = None) -> pd.
 def pareto_mask(accuracy: np.ndarray, flops: np.ndarray) -> np.ndarray:
     """True for the non-dominated points when maximising accuracy and minimising FLOPs.
 
-    NaN points are never on the front. Ties (identical points) are all kept.
+    NaN points are never on the front. Ties (identical points) are all kept. The one
+    definition is :func:`a4nn.lineage.pareto.pareto_front`; this is its array form.
     """
-    accuracy = np.asarray(accuracy, dtype=float)
-    flops = np.asarray(flops, dtype=float)
-    valid = np.isfinite(accuracy) & np.isfinite(flops)
-    mask = np.zeros(len(accuracy), dtype=bool)
-    order = np.lexsort((-accuracy, flops))  # cheapest first, most accurate first among equal cost
-    best = -np.inf
-    last: tuple[float, float] | None = None
-    for i in order:
-        if not valid[i]:
-            continue
-        if accuracy[i] > best or (last is not None and (flops[i], accuracy[i]) == last):
-            mask[i] = True
-            best = max(best, accuracy[i])
-            last = (flops[i], accuracy[i])
-    return mask
+    return np.asarray(lineage_pareto_mask(np.asarray(accuracy, dtype=float), np.asarray(flops, dtype=float)),
+                      dtype=bool)
 
 
-def pareto_front(models: pd.DataFrame, accuracy: str = "final_acc") -> pd.DataFrame:
-    """The non-dominated models (highest accuracy for their MFLOPs), sorted by FLOPs."""
+def pareto_front(models: pd.DataFrame, accuracy: str = "fitness_seen") -> pd.DataFrame:
+    """The non-dominated models, sorted by FLOPs; by default ranked by the fitness the search saw.
+
+    ``fitness_seen`` is the definition every output shares (:mod:`a4nn.lineage.queries`);
+    pass ``accuracy="final_acc"`` for the front of last measured accuracies.
+    """
     mask = pareto_mask(models[accuracy].to_numpy(dtype=float), models["flops"].to_numpy(dtype=float))
     return models[mask].sort_values("flops")
 
 
+def best_models(models: pd.DataFrame) -> pd.DataFrame:
+    """Models ranked best first: highest fitness seen, the cheaper first on a tie (the report's "best")."""
+    ranked = models[np.isfinite(models["fitness_seen"].to_numpy(dtype=float))]
+    return ranked.sort_values(["fitness_seen", "flops"], ascending=[False, True], kind="stable")
+
+
 def search_summary(data: AnalysisData) -> pd.DataFrame:
-    """One row per search for the report: networks by fate, best accuracy, epochs saved, converged share."""
+    """One row per search for the report: networks by fate, the best network, epochs saved, converged share."""
     saved = epochs_saved(data).set_index("search")
     stops = stop_epochs(data).set_index("search")
     rows = []
     for search in data.searches.itertuples():
         models = data.models[data.models["search"] == search.search]
         counts = models["fate"].value_counts()
+        best = best_models(models)
         rows.append({"search": search.search, "nas": search.nas, "beam": search.beam,
                      "engine": "yes" if search.engine else "no", "networks": len(models),
                      "stopped early": int(counts.get("stopped early", 0)), "ran full": int(counts.get("ran full", 0)),
-                     "failed": int(counts.get("failed", 0)), "best acc": models["final_acc"].max(),
+                     "failed": int(counts.get("failed", 0)),
+                     # "best" is ranked by the fitness the search saw (lineage.queries), as on every front
+                     "best model": int(best.iloc[0].model_id) if len(best) else None,
+                     "best fitness seen": float(best.iloc[0].fitness_seen) if len(best) else np.nan,
                      "epochs saved %": saved.loc[search.search, "epochs_saved_pct"],
                      "converged %": 100.0 * stops.loc[search.search, "share_converged"]})
     return pd.DataFrame(rows)

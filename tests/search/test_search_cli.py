@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from a4nn.cli.main import cli, main
-from a4nn.cli.search import front_rows
+from a4nn.lineage.queries import front_rows
 from a4nn.lineage.database import Database
 from a4nn.lineage.models import (Architecture, Checkpoint, Dataset, EngineConfig, Epoch, GenomeParent, Prediction,
                                  Search)
@@ -78,7 +78,8 @@ def test_help_names_the_main_options() -> None:
 
 def test_unknown_resume_id_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["search", "--resume", "42", "--db", f"sqlite:///{tmp_path / 'e.db'}"])
-    assert code == 1 and "no search with id 42" in capsys.readouterr().err
+    # exit 2: the command could not run (a4nn.cli.main's exit-status table)
+    assert code == 2 and "no search with id 42" in capsys.readouterr().err
 
 
 def test_bad_dataset_path_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
