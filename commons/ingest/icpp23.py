@@ -140,8 +140,6 @@ def ingest_file(recorder: Recorder, path: Path, source_name: str | None = None, 
 
 
 def _ingest(recorder: Recorder, path: Path, source: str) -> FileResult:
-    from a4nn.search.network import describe_network
-
     match = NAME.match(path.name)
     if not match:
         raise InputFormatError("not an ICPP'23 log file name (<N>gpu_<1e14|1e15|1e16>_[stopping_]training_data.csv)", path=source)
@@ -186,6 +184,8 @@ def _ingest(recorder: Recorder, path: Path, source: str) -> FileResult:
             search = _start_search(recorder, name, match, early, path, source, digest)
         network = networks.get(arch)
         if network is None:
+            from a4nn.search.network import describe_network  # torch: loaded only when a network is written
+
             bits = _genome(row["genome"], source, line) if "genome" in row else None
             flops = number(row, "flops", source, line, optional=True) if "flops" in row else None
             generation, index = generation_of(arch)
