@@ -151,7 +151,9 @@ def unpack(path: Path, folder: Path, limits: ArchiveLimits = ArchiveLimits()) ->
         raise
     except _ERRORS as exc:
         _empty(folder)
-        raise InputFormatError(f"cannot unpack archive ({type(exc).__name__}: {exc})", path=str(path)) from None
+        detail = (str(exc).splitlines() or [""])[0].rstrip(":")  # tarfile lists every method it tried: one line
+        raise InputFormatError(f"cannot unpack archive ({type(exc).__name__}: {detail}; truncated, corrupt or not "
+                               f"an archive)", path=str(path)) from None
 
 
 def _empty(folder: Path) -> None:
