@@ -134,6 +134,18 @@ def test_publish_to_an_unreachable_server_exits_2(bundle: Path) -> None:
     assert "not-a-real-token" not in result.stderr + result.stdout
 
 
+def test_the_client_of_an_unreachable_service_raises_one_clear_error() -> None:
+    """The README's DataFrame client (a library call, no exit status): an A4nnError naming the URL, not httpx's."""
+    from a4nn.commons.client import Client, ServiceError
+    from a4nn.errors import A4nnError
+
+    base = f"http://127.0.0.1:{_closed_port()}"
+    with Client(base, timeout=5) as client, pytest.raises(ServiceError) as caught:
+        client.models("beam=low")
+    assert isinstance(caught.value, A4nnError) and f"cannot reach {base}/models" in str(caught.value)
+    assert caught.value.status_code is None
+
+
 # --- usage and option values (2) -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, needle", [
