@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from a4nn import __version__
 from a4nn.api.routes import catalog, models, searches
+from a4nn.api.responses import HeadAsGet
 from a4nn.errors import A4nnError, DatabaseError
 from a4nn.lineage.database import Database
 from a4nn.lineage.filters import grammar_help
@@ -66,6 +67,7 @@ def create_app(database_url: str | None = None, *, database: Database | None = N
     ``/etc/passwd`` cannot turn the service into a file server.
     """
     app = FastAPI(title="a4nn-commons", version=__version__, description=DESCRIPTION)
+    app.add_middleware(HeadAsGet)  # HEAD wherever GET is (curl -I, uptime monitors)
     app.state.database = database or Database.open(database_url)
     roots = checkpoint_roots if checkpoint_roots is not None else checkpoint_roots_from_env()
     app.state.checkpoint_roots = [Path(root).expanduser().resolve() for root in roots]

@@ -42,7 +42,9 @@ class ModelSummary(BaseModel):
 
 class ModelPage(BaseModel):
     items: list[ModelSummary]
-    count: int = Field(description="items on this page")
+    count: int = Field(description="items on this page (the page size, not the number of matches; see total)")
+    total: Optional[int] = Field(None, description="models matching the filter over all pages; "
+                                                   "computed only with total=true, else null")
     next: Optional[str] = Field(None, description="path of the next page (same filter, opaque cursor); null at the end")
 
 

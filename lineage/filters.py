@@ -41,10 +41,11 @@ from sqlalchemy.engine import Connection
 
 from a4nn.errors import A4nnError
 from a4nn.lineage.models import Architecture, Dataset, EngineConfig, Genome, Search
+from a4nn.lineage.status import ArchitectureStatus
 from a4nn.lineage.urls import display_url
 
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=")
-RESERVED = ("sort", "limit", "cursor", "format")
+RESERVED = ("sort", "limit", "cursor", "format", "total")
 FORMATS = ("json", "csv", "parquet")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -55,6 +56,14 @@ INT32 = (-(2**31), 2**31 - 1)
 #: below this many architectures in the selected searches, sorting them beats scanning the sort index
 SELECTIVE_ROWS = 2000
 TERM = re.compile(r"^([A-Za-z_]+)(<=|>=|!=|=|<|>)(.*)$", re.DOTALL)
+#: how much of a rejected value a message repeats (a 64 kB value must not come back whole)
+SHOWN_CHARS = 80
+BEAMS = ("low", "medium", "high")
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``repr`` of ``text`` cut to ``limit`` characters (then ``...``), for error messages."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 class FilterError(A4nnError):
@@ -108,6 +117,7 @@ class Field:
     ordered: bool  # supports < <= > >= and sorting
     on_search: bool = False  # a property of the search (resolved to search ids first)
     help: str = ""
+    choices: tuple[str, ...] = ()  # the only values the field can hold (checked, listed in the message)
 
 
 FIELDS: dict[str, Field] = {
@@ -120,10 +130,11 @@ FIELDS: dict[str, Field] = {
     "generation": Field(Architecture.generation, _integer, True, help="NAS generation"),
     "id": Field(Architecture.id, _integer, True, help="model id"),
     "early": Field(Architecture.terminated_early, _boolean, False, help="terminated early by the engine"),
-    "status": Field(Architecture.status, _text, False, help="running, completed, stopped or failed"),
+    "status": Field(Architecture.status, _text, False, help="running, completed, stopped or failed",
+                    choices=tuple(s.value for s in ArchitectureStatus)),
     "search": Field(Search.id, _text, False, True, help="search id or name"),
     "dataset": Field(Dataset.name, _text, False, True, help="dataset name"),
-    "beam": Field(Dataset.beam, _text, False, True, help="beam intensity: low, medium or high"),
+    "beam": Field(Dataset.beam, _text, False, True, help="beam intensity: low, medium or high", choices=BEAMS),
     "nas": Field(Search.nas, _text, False, True, help="NAS kind, e.g. nsga-net-macro"),
     "function": Field(EngineConfig.function, _text, False, True, help="engine curve function, e.g. a-b^(c-x)"),
 }
@@ -157,6 +168,8 @@ class ModelQuery:
     limit: int = DEFAULT_LIMIT
     after: tuple[Any, int] | None = None
     output_format: str | None = None
+    #: ``total=true``: also count every matching model (costs a scan of the matches, so only on request)
+    want_total: bool = False
     terms: list[str] = field(default_factory=list)
     #: bound values of the terms, by parameter name (``a0, a1, ...`` architecture-level, ``s0, ...`` search-level);
     #: the conditions' parameters carry no values, so a statement run without them fails instead of reusing stale ones
@@ -355,6 +368,17 @@ def _search_scope(connection: Connection, query: ModelQuery) -> SearchScope:
 _LARGE_SCOPES: set[tuple[str, tuple[int, ...]]] = set()
 
 
+def count_models(connection: Connection, query: ModelQuery) -> int:
+    """How many models match ``query`` over all pages (its cursor and limit aside)."""
+    scope = _search_scope(connection, query)
+    statement = _cached(("count", tuple(query.shape), scope.kind), lambda: (
+        select(func.count()).select_from(Architecture).where(*query.conditions, *scope.conditions())))
+    values = dict(query.params)
+    if scope.kind in ("in", "in-hidden"):
+        values["search_ids"] = list(scope.ids)
+    return int(connection.execute(statement, values).scalar_one())
+
+
 def find_models(connection: Connection, query: ModelQuery) -> ModelPage:
     """Run ``query``: one page of model summaries plus the next cursor."""
     scope = _search_scope(connection, query)
@@ -392,8 +416,13 @@ def _condition(name: str, operator: str, raw: str, key: str) -> tuple[Any, dict[
     try:
         parsed = [spec.parse(value) for value in values]
     except ValueError:
-        raise FilterError(f"bad value {raw!r} for {name!r}: expected {EXPECTED[spec.parse]}"
+        raise FilterError(f"bad value {shown(raw)} for {name!r}: expected {EXPECTED[spec.parse]}"
                           + (" (or a comma-separated list)" if operator in ("=", "!=") else "")) from None
+    if spec.choices:
+        unknown = [value for value in parsed if value not in spec.choices]
+        if unknown:
+            raise FilterError(f"bad value {shown(unknown[0])} for {name!r}: expected one of {', '.join(spec.choices)}"
+                              f" (or a comma-separated list of them)")
     if name == "search":
         # a search is named by id or by name; both lists are always bound so the shape does not depend on which
         ids = [int(v) for v in parsed if v.isascii() and v.isdigit() and int(v) <= INT32[1]]
@@ -447,7 +476,7 @@ def _reserved(query: ModelQuery, name: str, operator: str, value: str, max_limit
     if name == "sort":
         key = value[1:] if value[:1] in ("-", "+") else value
         if key not in FIELDS or not FIELDS[key].ordered:
-            raise FilterError(f"cannot sort by {key!r}; sortable fields: {', '.join(SORTABLE)} (prefix - for descending)")
+            raise FilterError(f"cannot sort by {shown(key)}; sortable fields: {', '.join(SORTABLE)} (prefix - for descending)")
         query.sort_field, query.descending = key, value.startswith("-")
     elif name == "limit":
         if not (value.isascii() and value.isdigit() and len(value) <= 9 and 1 <= int(value) <= max_limit):
@@ -455,10 +484,14 @@ def _reserved(query: ModelQuery, name: str, operator: str, value: str, max_limit
         query.limit = int(value)
     elif name == "cursor":
         return value
+    elif name == "total":
+        if value not in ("true", "false"):
+            raise FilterError("total must be true or false")
+        query.want_total = value == "true"
     else:
-        if value not in FORMATS:
-            raise FilterError(f"format must be one of {', '.join(FORMATS)}")
-        query.output_format = value
+        if value and value not in FORMATS:
+            raise FilterError(f"format must be one of {', '.join(FORMATS)} (or empty for the default)")
+        query.output_format = value or None
     return None
 
 
@@ -473,7 +506,7 @@ def parse_filter(query_string: str, max_limit: int = MAX_LIMIT) -> ModelQuery:
         term = unquote_plus(part)
         match = TERM.match(term)
         if not match:
-            raise FilterError(f"cannot parse {term[:80]!r}: write FIELD OP VALUE with OP one of "
+            raise FilterError(f"cannot parse {shown(term)}: write FIELD OP VALUE with OP one of "
                               f"{' '.join(OPERATORS)}; fields: {_valid_fields()}")
         name, operator, value = match.groups()
         if name in RESERVED:
@@ -481,7 +514,7 @@ def parse_filter(query_string: str, max_limit: int = MAX_LIMIT) -> ModelQuery:
             cursor = token if token is not None else cursor
             continue
         if name not in FIELDS:
-            raise FilterError(f"unknown field {name!r}; valid fields: {_valid_fields()}; also sort, limit, cursor, format")
+            raise FilterError(f"unknown field {shown(name)}; valid fields: {_valid_fields()}; also sort, limit, cursor, format, total")
         on_search = FIELDS[name].on_search
         # parameters are named by position within their shape, so equal shapes bind equal names
         key = f"s{len(query.search_shape)}" if on_search else f"a{len(query.shape)}"

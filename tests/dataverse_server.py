@@ -14,12 +14,18 @@ behaviour of a real installation that a publisher must cope with:
 * ``POST /api/datasets/:persistentId/actions/:publish?type=major|minor`` → 403 while
   locked; otherwise a ``finalizePublication`` lock for a few polls, then RELEASED;
 * ``GET /api/access/datafile/{id}`` → the bytes;
+* ``GET /api/search?q=...&type=dataset&subtree=ALIAS`` (Search API: datasets whose
+  metadata contains the query text; drafts only for a valid token) and
+  ``GET /api/dataverses/{alias}/contents`` (Native API "Show Contents of a Dataverse
+  Collection"), which the publisher uses to find a dataset by its client-side key;
 * ``X-Dataverse-key`` auth: 401 for a bad key.
 
-Faults are injected through :class:`Faults`: N error responses, slow responses that
-make the client time out (the request still takes effect, as on a real server),
-persistent failure of uploads after K successes (an interrupted run), and locks that
-last K polls.
+Faults are injected through :class:`Faults`: N error responses (optionally with a
+``Retry-After`` header), slow responses that make the client time out (the request
+still takes effect, as on a real server), answers whose body is replaced by non-JSON
+text (the request still takes effect), bodies trickled one byte at a time, a search
+index that lags behind creates, persistent failure of uploads after K successes (an
+interrupted run), and locks that last K polls.
 """
 from __future__ import annotations
 
@@ -46,9 +52,17 @@ class Faults:
     errors: int = 0                   # next N requests answer ``error_status``
     error_status: int = 500
     error_path: str = ""              # only requests whose path contains this
+    retry_after: str | None = None    # Retry-After header value sent with injected errors
     slow: int = 0                     # next N matching requests are handled, then answered after ``delay`` s
     delay: float = 0.0
     slow_path: str = ""
+    mangle: int = 0                   # next N matching requests are handled, then answered with ``mangle_body``
+    mangle_path: str = ""
+    mangle_body: bytes = b"<html><body>Service temporarily unavailable</body></html>"
+    trickle: int = 0                  # next N matching answers are sent one byte every ``trickle_interval`` s
+    trickle_path: str = ""
+    trickle_interval: float = 0.5
+    search_index_lag: bool = False    # the Search API does not see datasets yet (Solr not updated)
     uploads_before_failure: int | None = None  # after K successful adds every add answers 500 (a dying run)
     lock_polls_after_upload: int = 0  # each add leaves an EditInProgress lock for K lock polls
     publish_lock_polls: int = 2       # finalizePublication lasts K polls
@@ -56,6 +70,8 @@ class Faults:
     def take(self, name: str, path: str) -> bool:
         """Consume one unit of fault ``name`` if it applies to ``path``."""
         count, where = getattr(self, name), getattr(self, f"{'error' if name == 'errors' else name}_path")
+        if isinstance(count, bool):
+            return count and where in path
         if count > 0 and where in path:
             setattr(self, name, count - 1)
             return True
@@ -177,14 +193,23 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.state
 
     def _send(self, status: int, payload: Any = None, body: bytes | None = None,
-              content_type: str = "application/json") -> None:
+              content_type: str = "application/json", headers: dict[str, str] | None = None,
+              trickle: float = 0.0) -> None:
         data = body if body is not None else json.dumps(payload).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(data)
+            if trickle:
+                for index in range(len(data)):
+                    self.wfile.write(data[index:index + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle)
+            else:
+                self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout); the request still took effect
 
@@ -206,17 +231,24 @@ class Handler(BaseHTTPRequestHandler):
         path = re.sub(r"^/api/v1/", "/api/", path)  # Dataverse serves both; pyDataverse's NativeApi uses v1
         faults = self.state.faults
         body = self._body()
+        extra: dict[str, Any] = {}
         with self.state.lock:
             if faults.take("errors", path):
                 answer = self._error(faults.error_status, "Internal server error (injected)")
+                if faults.retry_after is not None:
+                    extra["headers"] = {"Retry-After": faults.retry_after}
                 slow = False
             else:
                 slow = faults.take("slow", path)
                 answer = self._dispatch(path, query, body)  # the work happens even when the answer comes late
+                if faults.take("mangle", path):
+                    answer = (answer[0], None, faults.mangle_body, "text/html")
+                if faults.take("trickle", path):
+                    extra["trickle"] = faults.trickle_interval
             self.state.requests.append((self.command, url.path, answer[0]))
         if slow:
             time.sleep(faults.delay)
-        self._send(*answer)
+        self._send(*answer, **extra)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
@@ -233,6 +265,11 @@ class Handler(BaseHTTPRequestHandler):
         match = re.fullmatch(r"/api/access/datafile/(\d+)", path)
         if method == "GET" and match:
             return self._download(int(match.group(1)), key)
+        if method == "GET" and path == "/api/search":
+            return self._search(query, key)
+        match = re.fullmatch(r"/api/dataverses/([^/]+)/contents", path)
+        if method == "GET" and match:
+            return self._contents(match.group(1), key)
         if not path.startswith("/api/datasets/:persistentId"):
             return self._error(404, f"API endpoint does not exist on this server: {path}")
         if key is None:
@@ -279,6 +316,47 @@ class Handler(BaseHTTPRequestHandler):
         pid = f"doi:10.5072/FK2/T{number:05d}"
         self.state.datasets[pid] = StoredDataset(number, pid, alias, metadata)
         return self._ok({"id": number, "persistentId": pid}, status=201)
+
+    def _search(self, query: dict[str, list[str]], key: str | None) -> tuple:
+        """Search API: datasets whose metadata holds the (unquoted) ``q`` text; drafts only with a token."""
+        text = (query.get("q") or [""])[0].strip().strip('"')
+        kinds = set((query.get("type") or ["dataset"])[0].split(","))
+        subtree = (query.get("subtree") or [None])[0]
+        if subtree is not None and subtree not in self.state.collections:
+            return self._error(400, f"Could not find dataverse with alias {subtree}")
+        items = []
+        if "dataset" in kinds and not self.state.faults.search_index_lag:
+            for dataset in self.state.datasets.values():
+                if subtree is not None and dataset.collection != subtree:
+                    continue
+                if dataset.version is None and key is None:
+                    continue
+                if text and text != "*" and text not in json.dumps(dataset.metadata):
+                    continue
+                title = _citation_fields(dataset.metadata).get("title")
+                items.append({"name": title, "type": "dataset", "url": f"https://doi.org/{dataset.pid[4:]}",
+                              "global_id": dataset.pid, "identifier_of_dataverse": dataset.collection,
+                              "versionState": dataset.state, "fileCount": len(dataset.files)})
+        per_page = int((query.get("per_page") or ["10"])[0])
+        return self._ok({"q": text, "total_count": len(items), "start": 0, "spelling_alternatives": {},
+                         "items": items[:per_page], "count_in_response": len(items[:per_page])})
+
+    def _contents(self, alias: str, key: str | None) -> tuple:
+        """Native API "Show Contents of a Dataverse Collection"."""
+        if alias not in self.state.collections:
+            return self._error(404, f"Can't find dataverse with identifier='{alias}'")
+        items = []
+        for dataset in self.state.datasets.values():
+            if dataset.collection != alias or (dataset.version is None and key is None):
+                continue
+            authority, _, identifier = dataset.pid[len("doi:"):].partition("/")
+            item = {"id": dataset.id, "identifier": identifier, "persistentUrl": f"https://doi.org/{dataset.pid[4:]}",
+                    "protocol": "doi", "authority": authority, "publisher": "Test Dataverse",
+                    "storageIdentifier": f"file://{dataset.pid[4:]}", "type": "dataset"}
+            if dataset.version is not None:
+                item["publicationDate"] = "2026-01-01"
+            items.append(item)
+        return self._ok(items)
 
     def _add(self, dataset: StoredDataset, body: bytes) -> tuple:
         faults = self.state.faults

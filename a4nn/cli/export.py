@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,20 @@ if TYPE_CHECKING:
     from a4nn.lineage.database import Database
 
 TOKEN_ENV = "DATAVERSE_API_TOKEN"
+
+
+def positive_seconds(_ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """``--timeout``: a positive finite number (-1, nan, inf would hang or mean nothing): one line, exit 2."""
+    if not math.isfinite(value) or value <= 0:
+        raise A4nnError(f"--{param.name} must be a positive finite number of seconds, not {value:g}")
+    return value
+
+
+def retry_count(_ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """``--retries``: a whole number >= 0."""
+    if value < 0:
+        raise A4nnError(f"--{param.name} must be 0 or more, not {value}")
+    return value
 
 
 @click.command()
@@ -123,8 +138,10 @@ def _author(text: str) -> dict[str, str]:
               help="License name as the installation lists it (e.g. 'CC0 1.0', 'CC BY 4.0').")
 @click.option("--publish", "release", type=click.Choice(["major", "minor"]), default=None,
               help="Publish the dataset after uploading (default: leave it as a draft).")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds allowed for each HTTP call.")
-@click.option("--retries", type=int, default=5, show_default=True, help="Retries of a call on 5xx/429/connection errors.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=positive_seconds,
+              help="Seconds allowed for each HTTP call, its whole answer included (a wall-clock deadline).")
+@click.option("--retries", type=int, default=5, show_default=True, callback=retry_count,
+              help="Retries of a call on 5xx/429/connection errors (waits capped at 30 s).")
 @click.option("--db", "db_url", default=None, metavar="URL",
               help="Lineage database to record the publication in (default: $A4NN_DB_URL; skipped when unset).")
 def publish(bundle: Path, server_url: str, collection: str, token: str | None, title: str | None,

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from a4nn.api.dependencies import get_database
-from a4nn.api.responses import TABULAR_RESPONSES, respond
+from a4nn.api.responses import TABULAR_RESPONSES, FormatParam, respond
 from a4nn.api.schemas import DatasetRow, ErrorBody, Health
 from a4nn.lineage.database import Database, current_revision
 from a4nn.lineage.models import Dataset
@@ -20,7 +20,7 @@ router = APIRouter()
 
 @router.get("/datasets", response_model=list[DatasetRow], tags=["datasets"],
             responses={400: {"model": ErrorBody}, **TABULAR_RESPONSES}, summary="Training data sets")
-def list_datasets(request: Request, format: str | None = None, database: Database = Depends(get_database)) -> Any:
+def list_datasets(request: Request, format: FormatParam = None, database: Database = Depends(get_database)) -> Any:
     with database.engine.connect() as connection:
         rows = connection.execute(select(Dataset.__table__).order_by(Dataset.id)).mappings().all()
     items = [{"id": d["id"], "name": d["name"], "kind": d["kind"], "beam": d["beam"], "attributes": public_attributes(d["attributes"]) or {}}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from a4nn.api.dependencies import Id, get_checkpoint_roots, get_database
-from a4nn.api.responses import TABULAR_RESPONSES, respond, tabular, wanted_format
+from a4nn.api.responses import FORMAT_DESCRIPTION, TABULAR_RESPONSES, FormatParam, respond, tabular, wanted_format
 from a4nn.api.schemas import (
     CheckpointRow,
     EpochRow,
@@ -26,7 +26,17 @@ from a4nn.api.schemas import (
     PredictionRow,
 )
 from a4nn.lineage.database import Database
-from a4nn.lineage.filters import FIELDS, FORMATS, MAX_LIMIT, SORTABLE, find_models, grammar_help, parse_filter
+from a4nn.lineage.filters import (
+    FIELDS,
+    FORMATS,
+    INT32,
+    MAX_LIMIT,
+    SORTABLE,
+    count_models,
+    find_models,
+    grammar_help,
+    parse_filter,
+)
 from a4nn.lineage.models import (
     Architecture,
     Checkpoint,
@@ -62,10 +72,26 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def _value_schema(name: str) -> dict[str, Any]:
+    """The JSON schema of one ``field=value`` term, as strict as the grammar (so fuzzers meet real limits)."""
+    spec = FIELDS[name]
+    kind = spec.parse.__name__
+    if spec.choices:
+        return {"type": "string", "enum": list(spec.choices)}
+    if kind == "_number":
+        return {"type": "number"}
+    if kind == "_integer":
+        return {"type": "integer", "minimum": INT32[0], "maximum": INT32[1]}
+    if kind == "_boolean":
+        return {"type": "boolean"}
+    return {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,\\u0000]+$"}
+
+
 # The filter grammar is parsed from the raw query string; these entries only document
-# the common forms (and give schemathesis something to fuzz).
+# the common forms (and give schemathesis something to fuzz). The cursor is left out on
+# purpose: it is opaque, only the `next` link makes one, and any other value is a 400.
 _FILTER_PARAMETERS = [
-    {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+    {"name": name, "in": "query", "required": False, "schema": _value_schema(name),
      "description": f"{spec.help}. `{name}=a,b` is IN; for other operators write e.g. `{name}>=value` in the query string."}
     for name, spec in FIELDS.items()
 ] + [
@@ -74,16 +100,18 @@ _FILTER_PARAMETERS = [
      "description": "sort field, `-` for descending; rows without a value come last"},
     {"name": "limit", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}},
-    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "opaque keyset position; use the `next` link"},
-    {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": list(FORMATS)}},
+    {"name": "total", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
+     "description": "also count every matching model (`total` in the answer; costs a scan of the matches)"},
+    {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": [*FORMATS, ""]},
+     "description": FORMAT_DESCRIPTION},
 ]
 
 
 @router.get("/models", response_model=ModelPage, responses={**ERRORS, **TABULAR_RESPONSES},
             summary="Find models with the filter grammar",
             description="Raw query string, e.g. `beam=low&acc>99&flops<=500&sort=-acc&limit=50`. "
-                        f"Operators = != > >= < <=; `field=a,b` for IN. Fields — {grammar_help()}.",
+                        f"Operators = != > >= < <=; `field=a,b` for IN. Fields — {grammar_help()}. "
+                        "Pages: follow `next`, which adds an opaque `cursor` to the same query.",
             openapi_extra={"parameters": _FILTER_PARAMETERS})
 async def list_models(request: Request, database: Database = Depends(get_database)) -> Any:
     # Deliberately async although the query is blocking: on SQLite a page costs ~1 ms of CPU, and
@@ -94,6 +122,7 @@ async def list_models(request: Request, database: Database = Depends(get_databas
     output = wanted_format(request, query.output_format)
     with database.engine.connect() as connection:
         page = find_models(connection, query)
+        total = count_models(connection, query) if query.want_total and output == "json" else None
     items = [summary(row) for row in page.items]
     if output != "json":
         return tabular(items, output, SUMMARY_KEYS)
@@ -101,7 +130,7 @@ async def list_models(request: Request, database: Database = Depends(get_databas
     if page.next_cursor:
         kept = [p for p in request.url.query.split("&") if p and not unquote_plus(p).startswith("cursor=")]
         next_link = f"{request.url.path}?{'&'.join([*kept, f'cursor={page.next_cursor}'])}"
-    return {"items": items, "count": len(items), "next": next_link}
+    return {"items": items, "count": len(items), "total": total, "next": next_link}
 
 
 def _require_model(connection: Connection, model_id: int) -> None:
@@ -147,7 +176,7 @@ def get_model(model_id: Id, database: Database = Depends(get_database)) -> Any:
 
 @router.get("/models/{model_id}/epochs", response_model=list[EpochRow], responses={**ERRORS, **TABULAR_RESPONSES},
             summary="Per-epoch metrics (NaN/inf as null)")
-def model_epochs(model_id: Id, request: Request, format: str | None = None,
+def model_epochs(model_id: Id, request: Request, format: FormatParam = None,
                  database: Database = Depends(get_database)) -> Any:
     keys = tuple(EpochRow.model_fields)
     with database.engine.connect() as connection:
@@ -160,7 +189,7 @@ def model_epochs(model_id: Id, request: Request, format: str | None = None,
 
 @router.get("/models/{model_id}/predictions", response_model=list[PredictionRow],
             responses={**ERRORS, **TABULAR_RESPONSES}, summary="Prediction-engine interactions")
-def model_predictions(model_id: Id, request: Request, format: str | None = None,
+def model_predictions(model_id: Id, request: Request, format: FormatParam = None,
                       database: Database = Depends(get_database)) -> Any:
     keys = tuple(PredictionRow.model_fields)
     with database.engine.connect() as connection:
@@ -215,7 +244,7 @@ def _download_path(model_id: int, epoch: float) -> str:
 
 @router.get("/models/{model_id}/checkpoints", response_model=list[CheckpointRow],
             responses={**ERRORS, **TABULAR_RESPONSES}, summary="Saved model states with their sha256")
-def model_checkpoints(model_id: Id, request: Request, format: str | None = None,
+def model_checkpoints(model_id: Id, request: Request, format: FormatParam = None,
                       database: Database = Depends(get_database)) -> Any:
     keys = tuple(CheckpointRow.model_fields)
     with database.engine.connect() as connection:

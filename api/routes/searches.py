@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from a4nn.api.dependencies import Id, get_database
-from a4nn.api.responses import TABULAR_RESPONSES, respond
+from a4nn.api.responses import TABULAR_RESPONSES, FormatParam, respond
 from a4nn.api.schemas import ErrorBody, ParetoPoint, SearchDetail, SearchSummary
 from a4nn.lineage.database import Database
 from a4nn.lineage.models import Architecture, Dataset, EngineConfig, Search
@@ -56,7 +56,7 @@ def epoch_budget(config: dict[str, Any] | None, networks: int) -> float | None:
 
 @router.get("/searches", response_model=list[SearchSummary], responses={**ERRORS, **TABULAR_RESPONSES},
             summary="Every search with its network count and epochs trained")
-def list_searches(request: Request, format: str | None = None, database: Database = Depends(get_database)) -> Any:
+def list_searches(request: Request, format: FormatParam = None, database: Database = Depends(get_database)) -> Any:
     with database.engine.connect() as connection:
         items = [_summary(row) for row in _search_rows(connection)]
     return respond(items, request, format, tuple(SearchSummary.model_fields))
@@ -92,7 +92,7 @@ def get_search(search_id: Id, database: Database = Depends(get_database)) -> Any
 @router.get("/searches/{search_id}/pareto", response_model=list[ParetoPoint], responses={**ERRORS, **TABULAR_RESPONSES},
             summary="Non-dominated models of a search (id or name): maximal fitness seen, minimal MFLOPs")
 def search_pareto(search_id: str, request: Request, metric: Literal["fitness", "acc", "pred"] = "fitness",
-                  format: str | None = None, database: Database = Depends(get_database)) -> Any:
+                  format: FormatParam = None, database: Database = Depends(get_database)) -> Any:
     """The search (id or name, as the CLI takes it) ranked by the fitness the NAS saw unless ``metric`` says
     otherwise; ``terminated_early`` marks networks the engine stopped (lineage.queries defines the front)."""
     found = find_search(database, search_id)

@@ -156,8 +156,8 @@ def test_persistent_server_errors_give_up_with_a_resume_hint(bundle: Path, serve
 
 
 def test_a_timed_out_upload_that_landed_is_not_uploaded_twice(bundle: Path, server) -> None:
-    server.faults.slow, server.faults.slow_path, server.faults.delay = 1, "/add", 1.5
-    policy = RetryPolicy(timeout=0.5, retries=3, backoff=0.01, poll_interval=0.01)
+    server.faults.slow, server.faults.slow_path, server.faults.delay = 1, "/add", 3.0
+    policy = RetryPolicy(timeout=1.0, retries=3, backoff=0.01, poll_interval=0.01)
     result = publisher(server, policy).publish_bundle(bundle, "a4nn", METADATA)
     assert stored_paths(server, result.persistent_id) == expected_paths(bundle)  # no "-1" duplicates
     assert len(adds(server)) == len(expected_paths(bundle))
@@ -224,3 +224,137 @@ def test_refuses_changed_bundles_and_bad_metadata(bundle: Path, server) -> None:
     with pytest.raises(PublishError, match="README.md in dataset .* differs"):
         publisher(server).publish_bundle(bundle, "a4nn", METADATA)
     assert len(server.state.datasets[result.persistent_id].files) == len(expected_paths(bundle))
+
+
+# ------------------------------------------------------------ hostile servers (issue 22.5)
+def test_a_timed_out_create_is_found_by_its_key_instead_of_made_twice(bundle: Path, server) -> None:
+    server.faults.slow, server.faults.slow_path, server.faults.delay = 1, "/dataverses/", 3.0
+    policy = RetryPolicy(timeout=1.0, retries=3, backoff=0.01, poll_interval=0.01)
+    result = publisher(server, policy).publish_bundle(bundle, "a4nn", METADATA)
+    assert len(server.state.datasets) == 1 and result.created
+    creates = [s for m, p, s in server.state.requests if m == "POST" and p.endswith("/datasets")]
+    assert creates == [201]  # the lost answer was not followed by a second create
+    assert any(p == "/api/search" for _, p, _ in server.state.requests)  # found through the Search API
+    state = json.loads((bundle / STATE_FILE).read_text())
+    assert state["persistent_id"] == result.persistent_id and state["client_key"]
+    fields = {f["typeName"]: f["value"] for f in
+              server.state.datasets[result.persistent_id].metadata["datasetVersion"]["metadataBlocks"]["citation"]["fields"]}
+    assert fields["otherId"][0]["otherIdValue"]["value"] == state["client_key"]
+
+
+def test_the_collection_listing_finds_the_draft_when_the_search_index_lags(bundle: Path, server) -> None:
+    server.faults.slow, server.faults.slow_path, server.faults.delay = 1, "/dataverses/", 3.0
+    server.faults.search_index_lag = True
+    policy = RetryPolicy(timeout=1.0, retries=3, backoff=0.01, poll_interval=0.01)
+    result = publisher(server, policy).publish_bundle(bundle, "a4nn", METADATA)
+    assert len(server.state.datasets) == 1
+    assert any(p.endswith("/dataverses/a4nn/contents") for _, p, _ in server.state.requests)
+    assert stored_paths(server, result.persistent_id) == expected_paths(bundle)
+
+
+def test_a_run_that_died_in_the_create_is_found_from_the_database_without_the_state_file(
+        database, db_bundle: Path, server) -> None:
+    bundle = db_bundle
+    server.faults.slow, server.faults.slow_path, server.faults.delay = 1, "/dataverses/", 3.0
+    server.faults.search_index_lag = True  # the retry cannot see it either: the run gives up
+    server.faults.errors, server.faults.error_path = 100, "/contents"
+    with pytest.raises(PublishError):
+        publisher(server, RetryPolicy(timeout=1.0, retries=0)).publish_bundle(bundle, "a4nn", METADATA,
+                                                                              database=database)
+    (pid, _), = server.state.datasets.items()
+    with database.engine.connect() as connection:
+        (manifest, recorded_pid), = connection.execute(select(Publication.manifest, Publication.persistent_id)
+                                                       .where(Publication.target == "dataverse")).all()
+    assert manifest["status"] == "creating" and manifest["client_key"] and recorded_pid is None
+    (bundle / STATE_FILE).unlink()
+    server.faults.errors = 0
+    result = publisher(server).publish_bundle(bundle, "a4nn", METADATA, database=database)
+    assert result.persistent_id == pid and len(server.state.datasets) == 1 and not result.created
+
+
+def test_the_publication_is_recorded_before_the_first_upload(database, db_bundle: Path, server) -> None:
+    bundle = db_bundle
+    server.faults.uploads_before_failure = 0
+    with pytest.raises(PublishError, match="run the same command again"):
+        publisher(server).publish_bundle(bundle, "a4nn", METADATA, database=database)
+    (pid, dataset), = server.state.datasets.items()
+    assert dataset.files == []
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(Publication.persistent_id, Publication.manifest)
+                                  .where(Publication.target == "dataverse")).all()
+    assert [(r.persistent_id, r.manifest["status"], r.manifest["collection"]) for r in rows] == [(pid, "uploading", "a4nn")]
+    (bundle / STATE_FILE).unlink()
+    server.faults.uploads_before_failure = None
+    result = publisher(server).publish_bundle(bundle, "a4nn", METADATA, database=database)
+    assert result.persistent_id == pid and len(server.state.datasets) == 1
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(Publication.persistent_id, Publication.manifest)
+                                  .where(Publication.target == "dataverse")).all()
+    assert [(r.persistent_id, r.manifest["status"], r.manifest["state"]) for r in rows] == [(pid, "done", "DRAFT")]
+
+
+@pytest.mark.parametrize("header", ["3600", "inf", "nan", "-5", "soon", "Wed, 21 Oct 2099 07:28:00 GMT"])
+def test_retry_after_is_capped_and_garbage_is_ignored(bundle: Path, server, header: str) -> None:
+    server.faults.errors, server.faults.error_status, server.faults.error_path = 2, 503, "/add"
+    server.faults.retry_after = header
+    sleeps: list[float] = []
+    DataversePublisher(server.base_url, TOKEN, FAST, sleep=sleeps.append).publish_bundle(bundle, "a4nn", METADATA)
+    assert len(sleeps) >= 2 and max(sleeps) <= FAST.max_backoff
+    expected = FAST.max_backoff if header in ("3600", "Wed, 21 Oct 2099 07:28:00 GMT") else 0.01
+    assert sleeps[0] == pytest.approx(expected)
+
+
+def test_a_201_whose_body_is_not_json_is_one_clear_error(bundle: Path, server) -> None:
+    server.faults.mangle, server.faults.mangle_path = 1, "/dataverses/"
+    with pytest.raises(PublishError, match="not JSON.*Dataverse installation") as caught:
+        publisher(server).publish_bundle(bundle, "a4nn", METADATA)
+    assert "\n" not in str(caught.value)
+    # the create took effect; the next run finds it by its key instead of making another
+    result = publisher(server).publish_bundle(bundle, "a4nn", METADATA)
+    assert len(server.state.datasets) == 1 and stored_paths(server, result.persistent_id) == expected_paths(bundle)
+
+
+def test_a_trickled_body_hits_the_total_deadline(bundle: Path, server) -> None:
+    import time
+
+    server.faults.trickle, server.faults.trickle_path, server.faults.trickle_interval = 1, "/dataverses/", 0.5
+    policy = RetryPolicy(timeout=1.0, retries=0)
+    started = time.monotonic()
+    with pytest.raises(PublishError, match="no complete answer within 1 s"):
+        publisher(server, policy).publish_bundle(bundle, "a4nn", METADATA)
+    assert time.monotonic() - started < 4  # the ~60-byte answer would take ~30 s at this pace
+
+
+@pytest.mark.parametrize("field, value", [("timeout", -1.0), ("timeout", float("nan")), ("timeout", float("inf")),
+                                          ("timeout", 0.0), ("retries", -1), ("max_backoff", float("inf"))])
+def test_retry_policy_refuses_values_that_would_hang(field: str, value: float) -> None:
+    with pytest.raises(PublishError, match=field):
+        RetryPolicy(**{field: value})
+
+
+def _console(*args: str, token: str = TOKEN) -> "subprocess.CompletedProcess[str]":
+    import os
+    import subprocess
+
+    env = {**os.environ, "DATAVERSE_API_TOKEN": token}
+    env.pop("A4NN_DB_URL", None)
+    return subprocess.run(["a4nn-commons", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("option, value", [("--timeout", "-1"), ("--timeout", "nan"), ("--timeout", "inf"),
+                                           ("--retries", "-1")])
+def test_the_console_script_rejects_option_values_in_one_line(bundle: Path, option: str, value: str) -> None:
+    result = _console("publish", str(bundle), "--server", "http://127.0.0.1:9", "--collection", "a4nn",
+                      "--author", "Doe, Jane", "--contact-email", "j@example.org", option, value)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and option in lines[0] and "Traceback" not in result.stderr
+
+
+def test_the_console_script_reports_a_non_json_create_answer_in_one_line(bundle: Path, server) -> None:
+    server.faults.mangle, server.faults.mangle_path = 1, "/dataverses/"
+    result = _console("publish", str(bundle), "--server", server.base_url, "--collection", "a4nn",
+                      "--author", "Doe, Jane", "--contact-email", "j@example.org", "--timeout", "10")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: create dataset") and "not JSON" in result.stderr
+    assert TOKEN not in result.stderr + result.stdout
