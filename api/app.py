@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from a4nn import __version__
-from a4nn.api.routes import catalog, models, searches
+from a4nn.api import ui
+from a4nn.api.routes import catalog, explorer_data, models, searches
 from a4nn.api.responses import HeadAsGet
 from a4nn.errors import A4nnError, DatabaseError
 from a4nn.lineage.database import Database
@@ -66,7 +67,8 @@ def create_app(database_url: str | None = None, *, database: Database | None = N
     (default: :func:`checkpoint_roots_from_env`), so a record pointing at
     ``/etc/passwd`` cannot turn the service into a file server.
     """
-    app = FastAPI(title="a4nn-commons", version=__version__, description=DESCRIPTION)
+    # docs_url/redoc_url off: FastAPI's pages load from a CDN; ui.install serves /docs from the package
+    app = FastAPI(title="a4nn-commons", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.add_middleware(HeadAsGet)  # HEAD wherever GET is (curl -I, uptime monitors)
     app.state.database = database or Database.open(database_url)
     roots = checkpoint_roots if checkpoint_roots is not None else checkpoint_roots_from_env()
@@ -97,6 +99,8 @@ def create_app(database_url: str | None = None, *, database: Database | None = N
     app.include_router(models.router)
     app.include_router(searches.router)
     app.include_router(catalog.router)
+    app.include_router(explorer_data.router)
+    ui.install(app)  # the web explorer under /ui/ and the offline /docs
     return app
 
 
