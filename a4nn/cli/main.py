@@ -77,16 +77,19 @@ def cli() -> None:
 
 
 def _exit_code(value: object) -> int:
-    """An exit status from ``SystemExit.code`` or a command's return value (click returns ``ctx.exit(N)``'s N)."""
-    if value is None:
-        return EXIT_OK
-    if isinstance(value, bool) or not isinstance(value, int):
-        # sys.exit("message") prints the message and fails; other return values are not statuses
-        if isinstance(value, str):
-            click.echo(value, err=True)
-            return EXIT_REJECTED
-        return EXIT_OK
-    return value
+    """The status of ``SystemExit.code`` or of what ``cli.main`` returned.
+
+    Without standalone mode click *returns* the N of ``ctx.exit(N)`` exactly as it
+    returns a command's own return value, so commands return None (an int they
+    returned would be taken as their status). ``sys.exit("message")`` prints the
+    message and exits 1, as Python does.
+    """
+    if isinstance(value, int):  # bool included: sys.exit(True) is 1, as in Python
+        return int(value)
+    if isinstance(value, str):
+        click.echo(value, err=True)
+        return EXIT_REJECTED
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,7 +94,7 @@ def test_ingest_strict_exits_1(tmp_path: Path) -> None:
     assert_clean_failure(result, 1, "1gpu_1e15_training_data.csv:3", "--strict")
 
 
-def test_ingest_of_a_missing_path_exits_2(tmp_path: Path) -> None:
+def test_ingest_of_a_missing_path_fails_in_one_line(tmp_path: Path) -> None:
     result = run_console(["ingest", str(tmp_path / "not-there"), "--db", f"sqlite:///{tmp_path / 'a.db'}"])
     assert result.returncode in (1, 2), result.stderr  # refused (2) or reported as nothing ingested (1), never 0
     assert "Traceback" not in result.stderr and "not-there" in result.stderr
