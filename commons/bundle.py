@@ -52,6 +52,7 @@ from a4nn.lineage.models import Architecture, Checkpoint, Dataset, EngineConfig,
 from a4nn.lineage.paths import UnsafePathError, bundle_file, check_relative
 from a4nn.lineage.public import public_attributes, public_checkpoint_path, public_config
 from a4nn.lineage.recorder import FINISHED_STATUSES, Recorder, file_sha256
+from a4nn.lineage.status import SearchStatus
 
 BUNDLE_FORMAT = "a4nn-bundle/1"
 MANIFEST = "MANIFEST.json"
@@ -105,6 +106,13 @@ value that was never recorded).
 `search.json` holds each search's configuration, seed, status, code version, data set
 and engine configuration, and the environment that exported the bundle;
 `engine_config.json` the prediction-engine settings per search.
+
+"Best" and the Pareto front rank networks by `fitness`, the value the NAS saw (the
+engine's prediction for a network it stopped; where it is empty, `final_acc`), against
+`flops`, among networks that did not fail. A network with `terminated_early` true
+stopped at `stop_epoch`: its `final_acc` is that epoch's accuracy, not a trained-out
+one. `a4nn.lineage.queries.front_rows` and the a4nn-commons CLI, API and analyzer all
+use this definition.
 
 ## Loading with pandas
 
@@ -729,7 +737,8 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
                 # a run folder or state path in a (crafted) bundle would point at this machine: never imported
                 entry["name"], entry["nas"], dataset_id, engine_id, public_config(entry.get("config")),
                 seed=entry.get("seed"),
-                code_version=entry.get("code_version"), host=entry.get("host"), status=entry.get("status", "running"))
+                code_version=entry.get("code_version"), host=entry.get("host"),
+                status=entry.get("status", SearchStatus.RUNNING))
         genome_ids = {row["hash"]: recorder.register_genome(row["bits"], row["encoding"]) for row in tables["genomes"]}
         for row in tables["genome_parents"]:
             recorder.add_genome_parent(genome_ids[row["child_hash"]], genome_ids[row["parent_hash"]], row["operator"],

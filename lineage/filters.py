@@ -22,7 +22,7 @@ Every value a filter carries is a bound parameter, so queries that differ only i
 their values (``acc>99`` and ``acc>98``, one cursor and the next) share one
 statement: :func:`_cached` builds each statement shape once per process and later
 queries only bind their values. Building SQLAlchemy expressions cost more than
-running the query on a 100,000-model database (1.4 ms of a 4.6 ms page).
+running the query on a large database (``benchmarks/api.py``; its numbers are in the README).
 """
 from __future__ import annotations
 

@@ -43,13 +43,14 @@ from a4nn.lineage.models import (
     Search,
 )
 from a4nn.lineage.nonfinite import split_nonfinite
+from a4nn.lineage.status import FINISHED, ArchitectureStatus, SearchStatus
 
 if TYPE_CHECKING:  # pragma: no cover
     from a4nn.lineage.bulk import BulkLoader
 
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "seconds")
 ARCHITECTURE_METRICS = ("final_acc", "predicted_acc", "fitness", "flops", "wall_seconds")
-FINISHED_STATUSES = ("completed", "stopped", "failed")
+FINISHED_STATUSES = tuple(status.value for status in FINISHED)  # plain strings: messages and bundles
 BULK_CHUNK = 20_000
 
 
@@ -211,7 +212,7 @@ class Recorder:
         seed: int | None = None,
         code_version: str | None = None,
         host: str | None = None,
-        status: str = "running",
+        status: str = SearchStatus.RUNNING,
     ) -> int:
         """The id of the search called ``name``; an existing one is reused (resume, re-import)."""
         values = {"name": name, "nas": nas, "dataset_id": dataset_id, "engine_config_id": engine_config_id,
@@ -223,7 +224,7 @@ class Recorder:
         with self._begin() as connection:
             connection.execute(update(self._table(Search)).where(Search.id == search_id).values(status=status))
 
-    def finish_search(self, search_id: int, status: str = "completed") -> None:
+    def finish_search(self, search_id: int, status: str = SearchStatus.COMPLETED) -> None:
         with self._begin() as connection:
             connection.execute(
                 update(self._table(Search)).where(Search.id == search_id)
@@ -246,8 +247,8 @@ class Recorder:
         """The id of architecture (search, generation, index); an existing row is reused untouched."""
         values = {"search_id": search_id, "generation": generation, "index": index, "genome_id": genome_id,
                   "arch": dict(arch or {}), "train_params": dict(train_params or {}), "flops": _finite_or_none(flops),
-                  "n_params": n_params, "device": device, "status": "running", "terminated_early": False,
-                  "created_at": datetime.now(timezone.utc)}
+                  "n_params": n_params, "device": device, "status": ArchitectureStatus.RUNNING,
+                  "terminated_early": False, "created_at": datetime.now(timezone.utc)}
         return self._get_or_create(Architecture, values, ["search_id", "generation", "index"])
 
     def clear_architecture_trail(self, architecture_id: int) -> None:
@@ -260,7 +261,7 @@ class Recorder:
             for model in (Epoch, Prediction, Checkpoint):
                 connection.execute(delete(self._table(model)).where(model.architecture_id == architecture_id))
             connection.execute(update(self._table(Architecture)).where(Architecture.id == architecture_id)
-                               .values(status="running", error=None))
+                               .values(status=ArchitectureStatus.RUNNING, error=None))
 
     def architecture_status(self, architecture_id: int) -> str:
         with self.database.engine.connect() as connection:
@@ -269,7 +270,7 @@ class Recorder:
     def finish_architecture(
         self,
         architecture_id: int,
-        status: str = "completed",
+        status: str = ArchitectureStatus.COMPLETED,
         final_acc: float | None = None,
         predicted_acc: float | None = None,
         fitness: float | None = None,

@@ -35,12 +35,13 @@ class TrainSettings:
     with the epoch's final weights (PyTorch's ``swa_utils.update_bn``, "precise BN" in
     Wu & Johnson, *Rethinking "Batch" in BatchNorm*, 2021). The running averages
     otherwise lag weights that change fast, and on small data sets the validation curve
-    then measures that lag: on the quick preset's simulated low beam (15 batches an
-    epoch) validation accuracy jumped between 50 % (one class everywhere) and 75 % from
-    epoch to epoch until the learning rate decayed, while the same weights with
-    recomputed statistics gave a smooth curve at 70-80 % from epoch 3. Learning-curve
+    then measures that lag: on the quick preset's simulated data (few batches an epoch)
+    validation accuracy jumped between "one class everywhere" and far better from epoch
+    to epoch until the learning rate decayed, while the same weights with recomputed
+    statistics gave a smooth curve (README, "precise BatchNorm"). Learning-curve
     prediction needs the smooth one. Training itself is unchanged (train-mode BatchNorm
-    uses batch statistics); the forward pass costs about a third of an epoch.
+    uses batch statistics); the extra forward pass over the training split costs part of
+    an epoch.
     """
 
     epochs: int = 25
@@ -109,7 +110,7 @@ class CandidateResult:
     """The outcome the NAS sees; ``fitness`` is the prediction if converged, else the last accuracy."""
 
     candidate: Candidate
-    status: str                 # "completed" | "stopped" (early) | "failed"
+    status: str                 # an ArchitectureStatus: completed | stopped (early) | failed
     fitness: float | None
     final_acc: float | None
     predicted_acc: float | None

@@ -47,6 +47,7 @@ from sqlalchemy import select
 from a4nn.errors import A4nnError
 from a4nn.lineage.models import Architecture
 from a4nn.lineage.recorder import Recorder
+from a4nn.lineage.status import TRAINED, ArchitectureStatus
 from a4nn.search.encoding import ENCODING, genome_length
 from a4nn.search.evaluation import Candidate, CandidateResult, Evaluator
 
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "nsga_state.pkl"
 FAILED_MFLOPS = 1e9  # objective of a failed network: dominated by every trained one
-FINISHED = ("completed", "stopped", "failed")
 
 
 class ResumeError(A4nnError):
@@ -174,27 +174,24 @@ class NSGANetSearch:
         self.cached = 0  # offspring answered from the trained-genome cache
 
     # ---------------------------------------------------------------- state
-    def _state_path(self) -> Path:
-        return self.run_dir / STATE_FILE
-
     @property
     def state_path(self) -> Path:
-        return self._state_path()
+        return self.run_dir / STATE_FILE
 
     def _save(self, state: SearchState) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        temporary = self._state_path().with_suffix(".tmp")
+        temporary = self.state_path.with_suffix(".tmp")
         with open(temporary, "wb") as handle:
             pickle.dump(state, handle)
-        temporary.replace(self._state_path())  # atomic: a kill never leaves half a pickle
+        temporary.replace(self.state_path)  # atomic: a kill never leaves half a pickle
 
     def _load_or_start(self) -> SearchState:
-        if self._state_path().exists():
+        if self.state_path.exists():
             try:
-                with open(self._state_path(), "rb") as handle:
+                with open(self.state_path, "rb") as handle:
                     return pickle.load(handle)
             except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-                raise ResumeError(f"{self._state_path()}: cannot read the saved search state ({exc})") from exc
+                raise ResumeError(f"{self.state_path}: cannot read the saved search state ({exc})") from exc
         algorithm = make_algorithm(self.config.pop, self.config.offspring, genome_length(self.config.n_nodes),
                                    self.config.seed, self.config.generations)
         return SearchState(algorithm, 0, np.random.get_state(), random.getstate())
@@ -251,7 +248,7 @@ class NSGANetSearch:
         """genome id -> result of its finished (not failed) architecture in this search."""
         with self.recorder.database.session() as session:
             rows = session.scalars(select(Architecture).where(Architecture.search_id == self.search_id,
-                                                              Architecture.status.in_(("completed", "stopped")))
+                                                              Architecture.status.in_(TRAINED))
                                    .order_by(Architecture.id)).all()
             cache: dict[int, CandidateResult] = {}
             for row in rows:
@@ -322,7 +319,7 @@ class NSGANetSearch:
 
     @staticmethod
     def _objectives(result: CandidateResult) -> list[float]:
-        if result.status == "failed" or result.fitness is None or result.flops is None:
+        if result.status == ArchitectureStatus.FAILED or result.fitness is None or result.flops is None:
             return [100.0, FAILED_MFLOPS]
         return [100.0 - float(result.fitness), float(result.flops)]
 

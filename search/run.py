@@ -33,12 +33,12 @@ from a4nn.lineage.database import Database
 from a4nn.lineage.queries import SearchSummary, find_search, resume_population, search_id_by_name, search_summary
 from a4nn.lineage.recorder import Recorder
 from a4nn.lineage.status import SearchStatus
+from a4nn.search.nsga import STATE_FILE  # the NSGA-II state in the run folder
 from a4nn.search.presets import (DEFAULT_ENGINE, DEFAULT_LR, DEFAULT_PRESET, ENGINES, PRESET_KEYS, PRESETS,
                                  RESUME_OVERRIDES, STANDALONE)
 
 #: the ``searches.nas`` label of an NSGA-Net macro search started here
 NAS = "nsga-net-macro"
-STATE_FILE = "nsga_state.pkl"  # the NSGA-II state in the run folder (a4nn.search.nsga writes it)
 
 
 # -------------------------------------------------------------- errors

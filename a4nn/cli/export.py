@@ -11,6 +11,7 @@ import click
 
 from a4nn.cli.options import db_option, open_db
 from a4nn.errors import A4nnError
+from a4nn.lineage.database import ENV_VAR
 
 if TYPE_CHECKING:
     from a4nn.lineage.database import Database
@@ -171,7 +172,7 @@ def publish(bundle: Path, server_url: str, collection: str, token: str | None, t
         license_name=license_name,
     )
     database = None
-    if db_url or os.environ.get("A4NN_DB_URL"):
+    if db_url or os.environ.get(ENV_VAR):
         database = open_db(db_url)
     try:
         with DataversePublisher(server_url, token, RetryPolicy(timeout=timeout, retries=retries),

@@ -6,19 +6,14 @@ choice, status on Ctrl-C, the summary) is :mod:`a4nn.search.run`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from a4nn.cli.options import db_option, open_db
-from a4nn.lineage.urls import display_url
+from a4nn.lineage.urls import display_url, url_password
 from a4nn.search.presets import ENGINES, PRESET_KEYS, PRESETS, RESUME_OVERRIDES
-
-#: where simulated data sets are cached when the environment names a folder (read here, at the edge)
-DATA_DIR_ENV = "A4NN_DATA_DIR"
-
 
 @click.command()
 @db_option
@@ -83,8 +78,9 @@ def search(ctx: click.Context, db_url: str, resume_id: str | None, name: str | N
       a4nn-commons search --resume 3
     """
     from a4nn.search import run
+    from a4nn.search.data.loaders import default_cache_dir
 
-    cache_dir = Path(os.environ[DATA_DIR_ENV]) if os.environ.get(DATA_DIR_ENV) else None
+    cache_dir = default_cache_dir()  # $A4NN_DATA_DIR or ./a4nn-data, resolved once here and passed down
     observer = _Progress(quiet)
     if resume_id is None:
         spec = run.SearchSpec(**{key: params[key] for key in PRESET_KEYS}, preset=params["preset"],
@@ -118,8 +114,9 @@ def search(ctx: click.Context, db_url: str, resume_id: str | None, name: str | N
         raise click.ClickException(f"a search named {exc.name!r} exists (id {exc.search_id}); "
                                    f"use --resume {exc.search_id} or another --name")
     except run.SearchInterrupted as exc:
+        hidden = " (password hidden: type it in, or keep the URL in $A4NN_DB_URL)" if url_password(db_url) else ""
         click.echo(f"\ninterrupted; continue with: a4nn-commons search --resume {exc.search_id} "
-                   f"--db {display_url(db_url)}", err=True)
+                   f"--db {display_url(db_url)}{hidden}", err=True)
         raise
     if result.already_complete:
         click.echo(f"search {result.search_id} ({result.name}) is already complete")

@@ -9,6 +9,7 @@ import click
 
 from a4nn.cli.options import db_option, open_db
 from a4nn.errors import A4nnError
+from a4nn.lineage.database import ENV_VAR
 
 
 @click.command()
@@ -52,7 +53,7 @@ def serve(db_url: str, host: str, port: int, checkpoint_roots: tuple[Path, ...],
         uvicorn.run(create_app(database=database, checkpoint_roots=roots), host=host, port=port, log_level=log_level)
         return
     database.dispose()
-    os.environ["A4NN_DB_URL"] = db_url
+    os.environ[ENV_VAR] = db_url
     os.environ[CHECKPOINT_ROOTS_ENV] = os.pathsep.join(roots)
     uvicorn.run("a4nn.api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level)

@@ -114,10 +114,10 @@ _FILTER_PARAMETERS = [
                         "Pages: follow `next`, which adds an opaque `cursor` to the same query.",
             openapi_extra={"parameters": _FILTER_PARAMETERS})
 async def list_models(request: Request, database: Database = Depends(get_database)) -> Any:
-    # Deliberately async although the query is blocking: on SQLite a page costs ~1 ms of CPU, and
+    # Deliberately async although the query is blocking: on SQLite a page costs little CPU, and
     # handing it to the thread pool (a thread hop plus GIL hand-offs with the event loop) cost more
-    # than the query under 8 concurrent clients (benchmarks/api.py: ~230 vs ~330 requests/s, one
-    # worker). Scale out with ``serve --workers N``, which is also the answer for PostgreSQL.
+    # than the query under concurrent clients (benchmarks/api.py; numbers in benchmarks/results/ and
+    # the README). Scale out with ``serve --workers N``, which is also the answer for PostgreSQL.
     query = parse_filter(request.url.query)
     output = wanted_format(request, query.output_format)
     with database.engine.connect() as connection:

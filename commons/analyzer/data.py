@@ -35,6 +35,7 @@ from a4nn.lineage.database import Database
 from a4nn.lineage.frames import architectures_frame, epochs_frame, predictions_frame
 from a4nn.lineage.models import Dataset, EngineConfig, Search
 from a4nn.lineage.queries import epoch_budget, fitness_seen, resolve_search
+from a4nn.lineage.status import ArchitectureStatus
 
 #: how a network ended, in legend order; colours are fixed so every figure agrees
 FATES = ("stopped early", "ran full", "failed", "unfinished")
@@ -79,11 +80,11 @@ class AnalysisData:
 
 def fate_of(status: str, terminated_early: Any) -> str:
     """Map the recorder's status to the three fates the figures colour by (plus unfinished)."""
-    if status == "failed":
+    if status == ArchitectureStatus.FAILED:
         return "failed"
-    if bool(terminated_early) or status == "stopped":
+    if bool(terminated_early) or status == ArchitectureStatus.STOPPED:
         return "stopped early"
-    if status == "completed":
+    if status == ArchitectureStatus.COMPLETED:
         return "ran full"
     return "unfinished"
 

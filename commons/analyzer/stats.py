@@ -1,7 +1,9 @@
 """Numbers behind the figures: epochs saved, stop epochs, share converged, wall time, Pareto fronts.
 
 Kept apart from the plotting so tests (and the report's tables) check the numbers
-directly, e.g. that the published ICPP'23 logs give 13.3 / 34.1 / 30.5 % epochs saved.
+directly (tests/commons/test_analyzer_icpp23.py checks the epochs saved on the published
+ICPP'23 logs). Epoch budgets, the Pareto front and "best" are defined once, in
+:mod:`a4nn.lineage.queries`.
 """
 from __future__ import annotations
 

@@ -227,9 +227,18 @@ def _file_attributes(path: Path, seed: int, beam: str | None) -> dict[str, Any]:
     return attributes
 
 
+#: the environment variable naming the simulated-data cache; read by :func:`default_cache_dir` only
+DATA_DIR_ENV = "A4NN_DATA_DIR"
+
+
 def default_cache_dir() -> Path:
-    """Where simulated data sets are cached: ``$A4NN_DATA_DIR`` or ``./a4nn-data``."""
-    return Path(os.environ.get("A4NN_DATA_DIR") or "a4nn-data")
+    """Where simulated data sets are cached: ``$A4NN_DATA_DIR`` or ``./a4nn-data``.
+
+    The one reader of the variable. Programs that know their folder pass ``cache_dir``
+    down explicitly (the CLI resolves it once, the benchmarks use their own folder);
+    this default serves a caller that gives none.
+    """
+    return Path(os.environ.get(DATA_DIR_ENV) or "a4nn-data")
 
 
 def load_simulated(spec: SimulationSpec, cache_dir: str | Path | None = None, progress: bool = False) -> ImageSplit:
