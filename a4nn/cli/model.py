@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from a4nn.cli.options import db_option, open_db
+from a4nn.lineage.urls import display_url
 
 SOURCE_HELP = ("Read the network from a bundle FOLDER or a query service http://HOST:PORT instead of --db "
                "(in a bundle, ID is SEARCH:GENERATION:INDEX or the exporting database's id).")
@@ -169,7 +170,8 @@ def refine(db_url: str, search: str | None, flops_max: float | None, knee: bool,
                             resume=resume_id, run_dir=run_dir, name=name, device=device, lr=lr, engine=engine,
                             ray_address=ray_address, data=data, progress=None if quiet else click.echo)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; continue with: a4nn-commons refine --resume {resume_id or '<ID>'} --db {db_url}",
+        click.echo(f"\ninterrupted; continue with: a4nn-commons refine --resume {resume_id or '<ID>'} "
+                   f"--db {display_url(db_url)}",
                    err=True)
         raise
     click.echo(f"\nTable I: refine search {result.search_id} ({result.name}), {result.trained} trained, "
