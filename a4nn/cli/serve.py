@@ -62,23 +62,18 @@ def serve(db_url: str, host: str, port: int, checkpoint_roots: tuple[Path, ...],
 def _check_port(host: str, port: int) -> None:
     """Fail in one line when ``host:port`` cannot be listened on (taken, or not an address of this machine).
 
-    Binds the way uvicorn will (SO_REUSEADDR) and lets go at once; port 0 (any free
-    port) always passes.
+    Binds the way uvicorn's ``Config.bind_socket`` will (IPv6 when the host has a colon,
+    SO_REUSEADDR) and lets go at once; port 0 (any free port) always passes.
     """
     import socket
 
     if port == 0:
         return
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise A4nnError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    family, kind, proto, _name, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(address)
-        except OSError as exc:
-            raise A4nnError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                            f"{'; another server holds it, pick another --port' if exc.errno == errno.EADDRINUSE else ''}"
-                            ) from None
+            probe.bind((host, port))
+        except OSError as exc:  # socket.gaierror (unknown host) included
+            hint = "; another server holds it, pick another --port" if exc.errno == errno.EADDRINUSE else ""
+            raise A4nnError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
