@@ -17,6 +17,7 @@ Readers are plain modules with three functions:
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from contextlib import ExitStack
@@ -136,13 +137,22 @@ class Rejected:
     error: InputFormatError
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    parts = path.relative_to(root).parts
-    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name == "__MACOSX"
 
 
 def _files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder))
+    """The files under ``folder`` in path order, hidden files and folders (and macOS resource forks) left out.
+
+    ``os.walk`` rather than ``Path.rglob``: it does not follow links to folders (no
+    loops) and lists a 6000-file collection without a pathlib object per comparison.
+    """
+    found: list[tuple[str, ...]] = []
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not _hidden(name)]
+        base = Path(root).parts
+        found.extend((*base, name) for name in files if not _hidden(name) and os.path.isfile(os.path.join(root, name)))
+    return [Path(*parts) for parts in sorted(found)]
 
 
 def _unpacked(path: Path, stack: ExitStack, limits: ArchiveLimits) -> Iterator[Candidate | Rejected]:
