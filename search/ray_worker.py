@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import traceback
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any, Callable
 import ray
 
 from a4nn.lineage.urls import SecretURL
-from a4nn.search.evaluation import Candidate, EpochMetrics, TrainSettings
+from a4nn.search.evaluation import Candidate, EpochMetrics, TrainSettings, error_text
 
 
 @dataclass(frozen=True)
@@ -167,10 +166,6 @@ class EpochController:
                 future.set_result(stop)
 
 
-def _error_text(exc: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
-
-
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -255,6 +250,30 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
         outcome["error"] = error
         outcome["wall_seconds"] = time.perf_counter() - start
 
+    def train(verdict: Callable[[EpochMetrics, Any], bool],
+              after: Callable[[EpochMetrics, Any, bool], None] | None = None) -> str | None:
+        """Train with ``verdict`` deciding each epoch (timed as the wait for it), then ``after`` and the faults.
+
+        The one epoch callback of both modes; returns the error text of a training that raised.
+        """
+
+        def on_epoch(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
+            mark = time.perf_counter()
+            stop = verdict(metrics, model)
+            timing["verdict_wait_seconds"] += time.perf_counter() - mark
+            if after is not None:
+                after(metrics, model, stop)
+            for fault in faults:
+                fault.trigger(candidate, metrics.epoch, run_path)
+            return stop
+
+        try:
+            data_split, model = prepare()
+            train_network(model, data_split, settings, on_epoch)
+        except Exception as exc:  # recorded as a failed network; the search goes on
+            return error_text(exc)
+        return None
+
     if database_url is not None:  # direct writes: this worker is a full supervisor
         from a4nn.lineage.database import Database
         from a4nn.lineage.recorder import Recorder
@@ -266,21 +285,7 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
             recorder.clear_architecture_trail(candidate.architecture_id)  # a retried attempt starts clean
             supervisor = EpochSupervisor(recorder, engine_factory() if engine_factory else None, candidate,
                                          run_path, settings)
-
-            def on_epoch_direct(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
-                mark = time.perf_counter()
-                stop = supervisor.on_epoch(metrics, model)
-                timing["verdict_wait_seconds"] += time.perf_counter() - mark
-                for fault in faults:
-                    fault.trigger(candidate, metrics.epoch, run_path)
-                return stop
-
-            error = None
-            try:
-                data_split, model = prepare()
-                train_network(model, data_split, settings, on_epoch_direct)
-            except Exception as exc:  # recorded as a failed network; the search goes on
-                error = _error_text(exc)
+            error = train(supervisor.on_epoch)
             close(error)
             result = supervisor.finish(outcome["wall_seconds"], error=error)
             outcome["result"] = asdict(result)
@@ -292,24 +297,16 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
     saver = EpochSupervisor(None, None, candidate, run_path, settings)  # type: ignore[arg-type] - only saves files
     pending: list[tuple | None] = [None]  # checkpoint saved after the last verdict, sent with the next report
 
-    def on_epoch(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
-        mark = time.perf_counter()
-        stop = bool(ray.get(controller.report.remote(candidate.architecture_id, attempt, asdict(metrics),
+    def streamed(metrics: EpochMetrics, model: torch.nn.Module) -> bool:
+        """Report the epoch (with the checkpoint saved after the last verdict) and wait for the driver's verdict."""
+        return bool(ray.get(controller.report.remote(candidate.architecture_id, attempt, asdict(metrics),
                                                      pending[0])))
-        timing["verdict_wait_seconds"] += time.perf_counter() - mark
-        final = stop or metrics.epoch >= settings.epochs
-        path = saver.save_checkpoint(model, metrics.epoch, final)
-        pending[0] = (metrics.epoch, str(path)) if path is not None else None
-        for fault in faults:
-            fault.trigger(candidate, metrics.epoch, run_path)
-        return stop
 
-    error = None
-    try:
-        data_split, model = prepare()
-        train_network(model, data_split, settings, on_epoch)
-    except Exception as exc:  # recorded as a failed network; the search goes on
-        error = _error_text(exc)
+    def save(metrics: EpochMetrics, model: torch.nn.Module, stop: bool) -> None:
+        path = saver.save_checkpoint(model, metrics.epoch, stop or metrics.epoch >= settings.epochs)
+        pending[0] = (metrics.epoch, str(path)) if path is not None else None
+
+    error = train(streamed, save)
     outcome["checkpoint"] = pending[0]
     close(error)
     return outcome
