@@ -2,10 +2,10 @@
 
 A search page plots every network of a search at once, which the paginated ``/models``
 cannot give in one request; its per-generation hypervolume and savings, the drawing of a
-network's architecture and a whole-filter download are computed here. Fronts come from
-:func:`a4nn.lineage.pareto.pareto_front` and the epoch budget from the same rule as
-``/searches/{id}`` (:func:`a4nn.api.routes.searches.epoch_budget`), so the explorer shows
-the numbers the API and the CLI report.
+network's architecture and a whole-filter download are computed here. What a network is
+ranked by, the Pareto front and the epoch budget come from :mod:`a4nn.lineage.queries`
+(the one definition the CLI, ``/searches/{id}/pareto`` and the report use), so the
+explorer shows the numbers they report.
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from sqlalchemy.engine import Connection
 from a4nn.api.dependencies import Id, get_database
 from a4nn.api.responses import PARQUET, tabular
 from a4nn.api.routes.models import SUMMARY_KEYS, summary
-from a4nn.api.routes.searches import METRICS, epoch_budget
 from a4nn.api.schemas import ErrorBody
+from a4nn.lineage import queries
 from a4nn.lineage.database import Database
-from a4nn.lineage.filters import FilterError, MAX_LIMIT, find_models, parse_filter
+from a4nn.lineage.filters import MAX_LIMIT, FilterError, find_models, parse_filter
 from a4nn.lineage.models import Architecture, Genome, Search
 from a4nn.lineage.pareto import pareto_front
 
@@ -37,25 +37,42 @@ ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody}, 404: {"mod
 MAX_POINTS = 4000
 #: whole-filter downloads stop here (a bigger table is a bundle export's job)
 MAX_EXPORT_ROWS = 200_000
-Metric = Literal["acc", "fitness", "pred"]
+#: as ``/searches/{id}/pareto``: ``fitness`` is the fitness the NAS saw (queries.rank_value), the others raw columns
+Metric = Literal["fitness", "acc", "pred"]
+RAW = {"acc": "final_acc", "pred": "predicted_acc"}
 
 
-def _require_search(connection: Connection, search_id: int) -> dict[str, Any]:
-    row = connection.execute(select(Search.id, Search.config, Search.status).where(Search.id == search_id)).first()
-    if row is None:
+def _require_search(connection: Connection, search_id: int) -> None:
+    if connection.execute(select(Search.id).where(Search.id == search_id)).first() is None:
         raise HTTPException(404, f"no search with id {search_id}")
-    return {"id": row.id, "config": row.config or {}, "status": row.status}
 
 
 def _networks(connection: Connection, search_id: int, metric: Metric) -> list[dict[str, Any]]:
-    column = METRICS[metric]
+    """Every network of the search, with ``accuracy``: the value ``metric`` ranks it by (NaN when none)."""
     rows = connection.execute(
-        select(Architecture.id, Architecture.generation, Architecture.index, column.label("accuracy"),
-               Architecture.flops, Architecture.status, Architecture.terminated_early, Architecture.epochs_trained,
-               Architecture.stop_epoch)
+        select(Architecture.id, Architecture.generation, Architecture.index, Architecture.final_acc,
+               Architecture.fitness, Architecture.predicted_acc, Architecture.flops, Architecture.status,
+               Architecture.terminated_early, Architecture.epochs_trained, Architecture.stop_epoch)
         .where(Architecture.search_id == search_id).order_by(Architecture.generation, Architecture.id)
     ).mappings().all()
-    return [dict(row) for row in rows]
+    networks = []
+    for row in rows:
+        network = dict(row)
+        if metric == "fitness":
+            network["accuracy"] = queries.fitness_seen(row["fitness"], row["final_acc"], row["status"])
+        else:
+            value = row[RAW[metric]]
+            network["accuracy"] = value if _usable(value) else math.nan
+        networks.append(network)
+    return networks
+
+
+def _front(networks: list[dict[str, Any]], metric: Metric) -> list[dict[str, Any]]:
+    """The networks on the front, as ``/searches/{id}/pareto`` ranks them (lineage.queries / lineage.pareto)."""
+    if metric == "fitness":
+        by_id = {n["id"]: n for n in networks}
+        return [by_id[row["id"]] for row in queries.front_rows(networks)]
+    return pareto_front([n for n in networks if _usable(n["accuracy"])], accuracy="accuracy", cost="flops")
 
 
 def _usable(value: Any) -> bool:
@@ -78,12 +95,14 @@ def hypervolume(front: list[dict[str, Any]], reference_flops: float) -> float:
 @router.get("/searches/{search_id}/generations", responses=ERRORS,
             summary="Per generation: networks, epochs trained vs budget, front size and hypervolume so far",
             description="Hypervolume of the front of all networks up to that generation, in (100 − accuracy %, "
-                        "MFLOPs), reference point (100, 1.1 × the search's largest MFLOPs); `metric` picks the "
-                        "accuracy (as `/searches/{id}/pareto`).")
-def search_generations(search_id: Id, metric: Metric = "acc", database: Database = Depends(get_database)) -> Any:
+                        "MFLOPs), reference point (100, 1.1 × the search's largest MFLOPs); `metric` ranks as "
+                        "`/searches/{id}/pareto` does (default: the fitness the NAS saw). Epochs saved use the "
+                        "search's epoch budget per network, as `/searches/{id}`.")
+def search_generations(search_id: Id, metric: Metric = "fitness", database: Database = Depends(get_database)) -> Any:
     with database.engine.connect() as connection:
-        search = _require_search(connection, search_id)
+        _require_search(connection, search_id)
         networks = _networks(connection, search_id, metric)
+    per_network = queries.search_epoch_budget(database, search_id)
     costs = [n["flops"] for n in networks if _usable(n["flops"])]
     reference = 1.1 * max(costs) if costs else None
     by_generation: dict[int, list[dict[str, Any]]] = {}
@@ -93,38 +112,38 @@ def search_generations(search_id: Id, metric: Metric = "acc", database: Database
     out = []
     for generation in sorted(by_generation):
         members = by_generation[generation]
-        front = pareto_front(front + members, accuracy="accuracy", cost="flops")  # the front is what survives
+        front = _front(front + members, metric)  # a dominated network stays dominated: the front carries over
         trained = float(sum(n["epochs_trained"] or 0 for n in members))
-        budget = epoch_budget(search["config"], len(members))
         out.append({
             "generation": generation, "networks": len(members),
             "early": sum(1 for n in members if n["terminated_early"]),
-            "epochs_trained": trained, "epochs_budget": budget,
-            "epochs_saved": (1 - trained / budget) if budget else None,
+            "epochs_trained": trained,
+            "epochs_budget": per_network * len(members) if per_network else None,
+            "epochs_saved": queries.epochs_saved(trained, len(members), per_network),
             "front_size": len(front),
             "hypervolume": hypervolume(front, reference) if reference else None,
         })
-    return {"search_id": search_id, "metric": metric, "reference_point": [100.0, reference], "status": search["status"],
-            "generations": out}
+    return {"search_id": search_id, "metric": metric, "reference_point": [100.0, reference],
+            "epochs_per_network": per_network, "generations": out}
 
 
 @router.get("/searches/{search_id}/points", responses=ERRORS,
             summary="Every network of a search as a scatter point (accuracy, MFLOPs), front marked",
             description=f"More than {MAX_POINTS} networks are thinned to an even sample; front members are always "
-                        "included. `total` counts all networks.")
-def search_points(search_id: Id, metric: Metric = "acc", database: Database = Depends(get_database)) -> Any:
+                        "included. `total` counts all networks; `metric` as `/searches/{id}/pareto`.")
+def search_points(search_id: Id, metric: Metric = "fitness", database: Database = Depends(get_database)) -> Any:
     with database.engine.connect() as connection:
         _require_search(connection, search_id)
         networks = _networks(connection, search_id, metric)
-    front_ids = {p["id"] for p in pareto_front(networks, accuracy="accuracy", cost="flops")}
+    front_ids = {n["id"] for n in _front(networks, metric)}
     plotted = [n for n in networks if _usable(n["accuracy"]) and _usable(n["flops"])]
-    if len(plotted) > MAX_POINTS:
-        keep = set(np.linspace(0, len(plotted) - 1, MAX_POINTS - len(front_ids)).astype(int).tolist())
+    plottable = len(plotted)
+    if plottable > MAX_POINTS:
+        keep = set(np.linspace(0, plottable - 1, max(MAX_POINTS - len(front_ids), 0)).astype(int).tolist())
         plotted = [n for i, n in enumerate(plotted) if i in keep or n["id"] in front_ids]
     columns = ("id", "generation", "index", "accuracy", "flops", "status", "terminated_early", "epochs_trained",
                "stop_epoch")
-    return {"search_id": search_id, "metric": metric, "total": len(networks),
-            "plottable": sum(1 for n in networks if _usable(n["accuracy"]) and _usable(n["flops"])),
+    return {"search_id": search_id, "metric": metric, "total": len(networks), "plottable": plottable,
             "shown": len(plotted), "front": sorted(front_ids), "columns": list(columns),
             "rows": [[n[c] for c in columns] for n in plotted]}
 

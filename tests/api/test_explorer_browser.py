@@ -164,11 +164,11 @@ def test_searches_page_then_a_search(page, server: str, recorded: Recorded, tmp_
     tooltip = page.locator("#tooltip")
     assert tooltip.is_visible() and f"model #{first.get_attribute('data-id')}" in tooltip.inner_text()
     # another accuracy axis redraws from the API
-    page.get_by_label("Accuracy axis").select_option("fitness")
-    page.wait_for_url("**metric=fitness")
+    page.get_by_label("Accuracy axis").select_option("acc")
+    page.wait_for_url("**metric=acc")
     ready(page)
-    fitness_front = api(server, f"/searches/{recorded.search_id}/points?metric=fitness")["front"]
-    page.wait_for_function(f"document.querySelectorAll('#scatter .point.on-front').length === {len(fitness_front)}")
+    acc_front = api(server, f"/searches/{recorded.search_id}/points?metric=acc")["front"]
+    page.wait_for_function(f"document.querySelectorAll('#scatter .point.on-front').length === {len(acc_front)}")
     fits_1280(page)
     page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
 

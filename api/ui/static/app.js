@@ -99,7 +99,7 @@ function extent(values, pad = 0.05, clamp) {
 
 // A framed plot with axes and grid; draw(layer, sx, sy) adds the marks.
 function chart({ label, xLabel, yLabel, x, y, draw, width = 640, height = 340, id, integerX = false }) {
-  const m = { left: 58, right: 16, top: 14, bottom: 44 };
+  const m = { left: 68, right: 16, top: 14, bottom: 44 };
   const sx = (v) => m.left + ((v - x[0]) / (x[1] - x[0])) * (width - m.left - m.right);
   const sy = (v) => height - m.bottom - ((v - y[0]) / (y[1] - y[0])) * (height - m.top - m.bottom);
   const root = svg("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label, id });
@@ -191,13 +191,13 @@ async function searchesPage() {
 // ---- one search
 async function searchPage(id) {
   const params = new URLSearchParams(location.search);
-  const metric = ["acc", "fitness", "pred"].includes(params.get("metric")) ? params.get("metric") : "acc";
+  const metric = ["acc", "fitness", "pred"].includes(params.get("metric")) ? params.get("metric") : "fitness";
   const [detail, points, generations] = await Promise.all([
     api(`/searches/${id}`), api(`/searches/${id}/points?metric=${metric}`), api(`/searches/${id}/generations?metric=${metric}`)]);
   document.title = `${detail.name} · a4nn-commons`;
   const select = h("select", { id: "metric", onchange: (e) => {
     params.set("metric", e.target.value); history.replaceState(null, "", `?${params}`); route(); } },
-    [["acc", "final measured accuracy"], ["fitness", "fitness the NAS saw"], ["pred", "engine's prediction"]]
+    [["fitness", "fitness the NAS saw (what the front ranks by)"], ["acc", "last measured accuracy"], ["pred", "engine's prediction"]]
       .map(([value, text]) => h("option", { value, selected: value === metric }, text)));
   const live = detail.status === "running" ? h("p", { class: "live", id: "live" }, `live: refreshes every ${POLL_MS / 1000} s`) : null;
   setMain(
@@ -242,7 +242,7 @@ function scatterFigure(data, metric) {
   const front = new Set(data.front);
   const frontRows = rows.filter((r) => front.has(r.id)).sort((a, b) => a.flops - b.flops || a.accuracy - b.accuracy);
   const x = extent(rows.map((r) => r.flops), 0.05), y = extent(rows.map((r) => r.accuracy), 0.06, [0, 100.5]);
-  const label = { acc: "final accuracy (%)", fitness: "fitness the NAS saw (%)", pred: "predicted accuracy (%)" }[metric];
+  const label = { acc: "last measured accuracy (%)", fitness: "fitness the NAS saw (%)", pred: "predicted accuracy (%)" }[metric];
   const plot = chart({ id: "scatter", label: `scatter of ${data.shown} networks, ${label} against MFLOPs, Pareto front of ${front.size}`,
     xLabel: "MFLOPs (multiply-accumulates / 1e6)", yLabel: label, x, y, draw: (layer, sx, sy) => {
       if (frontRows.length) {
@@ -254,7 +254,7 @@ function scatterFigure(data, metric) {
         const early = r.terminated_early;
         const cls = `point ${early ? "early" : "complete"}${front.has(r.id) ? " on-front" : ""}`;
         const text = `model #${r.id} · generation ${r.generation}, index ${r.index}\n${label}: ${num(r.accuracy)}\nMFLOPs: ${num(r.flops)}\n` +
-          `epochs trained: ${num(r.epochs_trained, 1)} · ${r.status}${early ? ` (stopped at epoch ${num(r.stop_epoch, 1)})` : ""}` +
+          `epochs trained: ${num(r.epochs_trained, 1)} · ${early ? `stopped early by the engine at epoch ${num(r.stop_epoch, 1)}` : r.status}` +
           `${front.has(r.id) ? "\non the Pareto front" : ""}`;
         const mark = early
           ? svg("rect", { class: cls, x: sx(r.flops) - 3.5, y: sy(r.accuracy) - 3.5, width: 7, height: 7, "data-id": r.id })
@@ -279,7 +279,7 @@ function hypervolumeFigure(data) {
       for (const g of rows) layer.append(hoverable(svg("circle", { class: "hv-point", cx: sx(g.generation), cy: sy(g.hypervolume), r: 3.5, fill: COLOURS[2], "data-generation": g.generation, "data-value": g.hypervolume }),
         `generation ${g.generation}: hypervolume ${num(g.hypervolume, 1)}, front of ${g.front_size}`));
     } });
-  return h("figure", {}, plot, h("figcaption", {}, `Front of every network up to each generation, in (100 − accuracy, MFLOPs) from the reference point (100, ${num(data.reference_point[1], 1)}).`));
+  return h("figure", {}, plot, h("figcaption", {}, `Front of every network up to each generation, in (100 − ${{ fitness: "fitness seen", acc: "last accuracy", pred: "prediction" }[data.metric]}, MFLOPs), from the reference point (100, ${num(data.reference_point[1], 1)}).`));
 }
 
 function savedFigure(data) {
@@ -486,8 +486,9 @@ function curveFigure(model, epochs, predictions) {
   if (!measured.length && !usable.length) return h("p", { class: "muted" }, "No epoch of this model is recorded yet.");
   const xs = [...measured.map((p) => p[0]), ...usable.map((p) => p.epoch), model.stop_epoch].filter(Number.isFinite);
   const ys = [...measured.map((p) => p[1]), ...train.map((p) => p[1]), ...usable.map((p) => p.value)];
+  const yDomain = extent(ys, 0.08, [0, 100.5]);
   const plot = chart({ id: "curve", label: `validation accuracy per epoch of model ${model.id}${usable.length ? " with the engine's predictions" : ""}`,
-    xLabel: "epoch", yLabel: "accuracy (%)", x: extent([0, ...xs], 0.03), y: extent(ys, 0.08, [0, 100.5]), draw: (layer, sx, sy) => {
+    xLabel: "epoch", yLabel: "accuracy (%)", x: extent([0, ...xs], 0.03), y: yDomain, draw: (layer, sx, sy) => {
       if (train.length) layer.append(svg("path", { d: linePath(train, sx, sy), fill: "none", stroke: "#8c959f", "stroke-width": 1.5, "stroke-dasharray": "4 3" }));
       if (measured.length) layer.append(svg("path", { class: "measured", d: linePath(measured, sx, sy), fill: "none", stroke: COLOURS[0], "stroke-width": 2 }));
       for (const [e, v] of measured) layer.append(hoverable(svg("circle", { class: "epoch-point", cx: sx(e), cy: sy(v), r: 3, fill: COLOURS[0] }), `epoch ${e}: validation accuracy ${num(v)} %`));
@@ -499,7 +500,7 @@ function curveFigure(model, epochs, predictions) {
       if (Number.isFinite(model.stop_epoch) && model.terminated_early) {
         layer.append(svg("line", { class: "stop-line", x1: sx(model.stop_epoch), x2: sx(model.stop_epoch), y1: 0, y2: 1000, stroke: COLOURS[3], "stroke-width": 2, "stroke-dasharray": "6 4" }));
         const right = sx(model.stop_epoch) > 420;  // label on the side with room
-        layer.append(svg("text", { class: "stop-label", x: sx(model.stop_epoch) + (right ? -5 : 5), y: 28, "text-anchor": right ? "end" : "start" },
+        layer.append(svg("text", { class: "stop-label", x: sx(model.stop_epoch) + (right ? -5 : 5), y: sy(yDomain[0]) - 8, "text-anchor": right ? "end" : "start" },
           `stopped at epoch ${num(model.stop_epoch, 1)}`));
       }
     } });

@@ -1,0 +1,254 @@
+"""How fast each explorer page is ready on a large lineage database.
+
+1. Builds the database of ``benchmarks/api.py`` (its ``fill``: 100,000 architectures in
+   three searches of ~33,000 networks and 333 generations each, 500,000 epoch rows), then
+   gives ``--annotated`` of the models that have epochs what a search records besides:
+   a genome each (all distinct, so every architecture drawing is rendered cold, never
+   from the cache), crossover parents, three engine predictions and a checkpoint row.
+2. Serves it with the installed ``a4nn-commons serve`` (one uvicorn worker) on 127.0.0.1.
+3. For every page (searches, a search, models, models with a filter, the next page of a
+   filter, a model, compare 8 models), ``--samples`` times with different ids, times
+
+   * ``server_ms``: the page's HTML, its script and stylesheet, then every request the
+     page's JavaScript makes (the same URLs ``api/ui/static/app.js`` fetches, including the
+     architecture SVG), one after another on one keep-alive connection. The browser sends
+     the independent ones together, so this is an upper bound on the network part;
+   * ``browser_ms`` (where Playwright and chromium exist): headless chromium from
+     navigation until the page has drawn everything from its data (``body[data-ready]``),
+     plus the architecture image's load on a model page.
+
+   Target: p95 <= 300 ms for every page in both measures.
+
+Run under the CPU lock (the database fill takes a few CPU-minutes)::
+
+    flock /tmp/a4nn-cpu.lock python benchmarks/explorer.py
+
+Writes benchmarks/results/explorer.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result  # noqa: E402
+from api import EPOCHS, fill, free_port, percentiles  # noqa: E402
+
+from a4nn.lineage.database import Database
+from a4nn.lineage.models import Architecture, Search
+from a4nn.lineage.recorder import Recorder
+
+TARGET_MS = 300.0
+CHROMIUM = os.environ.get("A4NN_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+FILTER = "beam=low&acc>99&sort=-acc"
+
+
+def annotate(url: str, count: int, folder: Path) -> list[int]:
+    """Genomes, parents, predictions and a checkpoint for ``count`` models that have epochs."""
+    from sqlalchemy import select, update
+
+    database = Database.open(url)
+    recorder = Recorder(database)
+    rng = np.random.default_rng(1)
+    with database.engine.connect() as connection:
+        search_id = connection.execute(select(Search.id).order_by(Search.id).limit(1)).scalar()
+    ids = annotated_ids(url, count)
+    genomes = []
+    for n, model_id in enumerate(ids):
+        bits = format(n * 7919 + 1, "021b")[-21:]
+        genome = recorder.register_genome(bits)
+        genomes.append(genome)
+        with database.engine.begin() as connection:
+            connection.execute(update(Architecture).where(Architecture.id == model_id).values(genome_id=genome))
+        if n >= 2:
+            for parent in rng.choice(genomes[:-1], 2, replace=False):
+                recorder.add_genome_parent(genome, int(parent), "crossover", search_id)
+        for epoch in (4, 5, 6):
+            recorder.log_prediction(model_id, epoch, EPOCHS, float(95 + rng.normal(0, 1)), "a-b^(c-x)",
+                                    [95.0, 2.0, 0.5], epoch == 6, 0.01)
+        state = folder / f"m{model_id}.pt"
+        state.write_bytes(b"state" * 20)
+        recorder.log_checkpoint(model_id, EPOCHS, state)
+    database.dispose()
+    return ids
+
+
+def annotated_ids(url: str, count: int) -> list[int]:
+    """Every 37th of the first models: all of them have epochs (``fill`` gives the first 20,000 epochs)."""
+    from sqlalchemy import select
+
+    database = Database.open(url)
+    with database.engine.connect() as connection:
+        first = connection.execute(select(Architecture.id).order_by(Architecture.id).limit(1)).scalar()
+    database.dispose()
+    return [first + i * 37 for i in range(count)]
+
+
+def page_requests(client: httpx.Client, path: str) -> list[str]:
+    """The URLs the explorer's script fetches for ``path`` (mirrors app.js)."""
+    if path in ("/ui/", "/ui/searches"):
+        return ["/searches", *(f"/searches/{s['id']}" for s in client.get("/searches").json())]
+    if path.startswith("/ui/searches/"):
+        search = path.rsplit("/", 1)[1]
+        return [f"/searches/{search}", f"/searches/{search}/points?metric=fitness", f"/searches/{search}/generations?metric=fitness"]
+    if path.startswith("/ui/models/"):
+        model = path.rsplit("/", 1)[1]
+        return [f"/models/{model}", f"/models/{model}/epochs", f"/models/{model}/predictions",
+                f"/models/{model}/lineage?direction=up&hops=1", f"/models/{model}/lineage?direction=down&hops=1",
+                f"/models/{model}/checkpoints", f"/models/{model}/architecture.svg"]
+    if path.startswith("/ui/compare?ids="):
+        ids = path.split("=", 1)[1].split(",")
+        return [u for i in ids for u in (f"/models/{i}", f"/models/{i}/epochs")]
+    raise ValueError(path)
+
+
+def time_server(client: httpx.Client, path: str, data: list[str]) -> float:
+    begin = time.perf_counter()
+    for url in ["/ui/static/app.js", "/ui/static/style.css", *data]:
+        client.get(url).raise_for_status()
+    return (time.perf_counter() - begin) * 1000
+
+
+def measure(base: str, pages: dict[str, list[str]], models_data: Callable[[httpx.Client, str], list[str]],
+            browser: Any | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for name, paths in pages.items():
+            server, in_browser = [], []
+            for path in paths:
+                shell_begin = time.perf_counter()
+                client.get(path).raise_for_status()
+                shell = (time.perf_counter() - shell_begin) * 1000
+                data = models_data(client, path) if name.startswith("models") else page_requests(client, path)
+                server.append(shell + time_server(client, path, data))
+            if browser is not None:
+                tab = browser.new_page(viewport={"width": 1280, "height": 800})
+                tab.goto(base + paths[0])  # warm: the script and stylesheet come from the browser's cache after
+                tab.wait_for_selector("body[data-ready='1']", timeout=60000)
+                for path in paths:
+                    begin = time.perf_counter()
+                    tab.goto(base + path)
+                    tab.wait_for_selector("body[data-ready='1']", timeout=60000)
+                    if name == "model":
+                        tab.wait_for_function("!document.querySelector('#architecture') || "
+                                              "document.querySelector('#architecture').complete", timeout=60000)
+                    if name == "models_next_page":
+                        tab.wait_for_selector("#models-table tbody tr")
+                        first_rows = tab.evaluate("document.querySelector('#models-table tbody tr').dataset.id")
+                        begin = time.perf_counter()  # the next page is a click, not a navigation
+                        tab.click("#next-page")
+                        tab.wait_for_function("id => document.querySelector('#models-table tbody tr').dataset.id !== id",
+                                              arg=first_rows, timeout=60000)
+                    in_browser.append((time.perf_counter() - begin) * 1000)
+                tab.close()
+            out[name] = {"samples": len(paths), "example": paths[0], "server_ms": percentiles(server),
+                         **({"browser_ms": percentiles(in_browser)} if in_browser else {})}
+            verdict = [out[name]["server_ms"]["p95"]] + ([out[name]["browser_ms"]["p95"]] if in_browser else [])
+            out[name]["meets_target"] = max(verdict) <= TARGET_MS
+            print(f"{name:18s} server p95 {out[name]['server_ms']['p95']:7.1f} ms"
+                  + (f"   browser p95 {out[name]['browser_ms']['p95']:7.1f} ms" if in_browser else ""), flush=True)
+    return out
+
+
+def models_data(client: httpx.Client, path: str) -> list[str]:
+    from urllib.parse import parse_qs, urlparse
+
+    query = parse_qs(urlparse(path).query).get("filter", [""])[0]
+    first = f"/models?{query + '&' if query else ''}limit=25"
+    if "page=2" in path:  # the next page: the first page's `next` link
+        return [first, client.get(first).json()["next"]]
+    return [first]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--architectures", type=int, default=100_000)
+    parser.add_argument("--with-epochs", type=int, default=20_000)
+    parser.add_argument("--annotated", type=int, default=40, help="models given genomes, parents, predictions")
+    parser.add_argument("--samples", type=int, default=20, help="loads per page")
+    parser.add_argument("--db", type=Path, default=None, help="reuse (or keep) the database file here")
+    parser.add_argument("--no-browser", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        db_path = args.db or Path(scratch) / "lineage.db"
+        url = f"sqlite:///{db_path}"
+        result: dict[str, Any] = {"architectures": args.architectures, "epoch_rows": args.with_epochs * EPOCHS,
+                                  "annotated_models": args.annotated, "target_p95_ms": TARGET_MS, "workers": 1}
+        begin = time.perf_counter()
+        fresh = not db_path.exists()
+        if fresh:
+            fill(url, args.architectures, args.with_epochs)
+            ids = annotate(url, args.annotated, Path(scratch))
+        else:  # a kept database (--db) was annotated when it was built
+            ids = annotated_ids(url, args.annotated)
+        result["fill_seconds"] = time.perf_counter() - begin
+        port = free_port()
+        command = [shutil.which("a4nn-commons") or "a4nn-commons", "serve", "--db", url, "--port", str(port),
+                   "--checkpoint-root", scratch, "--log-level", "warning"]
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 120
+            while True:
+                try:
+                    if httpx.get(base + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError("the service did not start")
+                time.sleep(0.2)
+            searches = [s["id"] for s in httpx.get(base + "/searches").json()]
+            n = args.samples
+            rng = np.random.default_rng(0)
+            pages = {
+                "searches": ["/ui/searches"] * n,
+                "search": [f"/ui/searches/{searches[i % len(searches)]}" for i in range(n)],
+                "models": ["/ui/models"] * n,
+                "models_filtered": [f"/ui/models?filter={FILTER.replace('&', '%26')}"] * n,
+                "models_next_page": [f"/ui/models?filter={FILTER.replace('&', '%26')}&page=2"] * n,
+                "model": [f"/ui/models/{ids[i % len(ids)]}" for i in range(n)],
+                "compare_8": [f"/ui/compare?ids={','.join(str(x) for x in rng.choice(ids, 8, replace=False))}"
+                              for _ in range(n)],
+            }
+            result["searches_sizes"] = [s["networks"] for s in httpx.get(base + "/searches").json()]
+            browser, playwright = None, None
+            if not args.no_browser:
+                try:
+                    from playwright.sync_api import sync_playwright
+
+                    if Path(CHROMIUM).is_file():
+                        playwright = sync_playwright().start()
+                        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                        result["browser"] = f"chromium {browser.version} (headless)"
+                except ImportError:
+                    result["browser"] = "skipped: playwright not installed"
+            try:
+                result["pages"] = measure(base, pages, models_data, browser)
+            finally:
+                if browser is not None:
+                    browser.close()
+                    playwright.stop()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        result["meets_target"] = all(p["meets_target"] for p in result["pages"].values())
+        result["load_average_after"] = os.getloadavg()
+    path = write_result("explorer", result)
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()
