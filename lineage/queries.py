@@ -333,3 +333,90 @@ def resume_population(database: Database, search_id: int, epochs: int) -> Popula
             Architecture.fitness.is_not(None)).order_by(Architecture.id)).all()
     return Population(curves, [cost(row.flops) for row in complete],
                       [float(row.fitness) for row in stopped], [cost(row.flops) for row in stopped])
+
+
+# ------------------------------------------------------------- one model
+def model_detail(database: Database, model_id: int) -> dict[str, Any] | None:
+    """One network's record: every ``architectures`` column, its search, data set, genome, engine, evaluations.
+
+    None when there is no such model. Values are as stored (no public filtering: the API
+    applies :mod:`a4nn.lineage.public` before answering).
+    """
+    from a4nn.lineage.models import Dataset, Evaluation, Genome
+
+    with database.session() as session:
+        row = session.execute(
+            select(Architecture, Search.name.label("search_name"), Search.nas, Dataset.name.label("dataset_name"),
+                   Dataset.beam, Dataset.attributes.label("dataset_attributes"), Genome.bits.label("genome_bits"),
+                   Genome.encoding.label("genome_encoding"), EngineConfig)
+            .join(Search, Search.id == Architecture.search_id)
+            .outerjoin(Dataset, Dataset.id == Search.dataset_id)
+            .outerjoin(Genome, Genome.id == Architecture.genome_id)
+            .outerjoin(EngineConfig, EngineConfig.id == Search.engine_config_id)
+            .where(Architecture.id == model_id)
+        ).first()
+        if row is None:
+            return None
+        arch: Architecture = row.Architecture
+        engine: EngineConfig | None = row.EngineConfig
+        evaluations = session.scalars(select(Evaluation).where(Evaluation.architecture_id == model_id)
+                                      .order_by(Evaluation.id)).all()
+        return {
+            **{column.key: getattr(arch, column.key) for column in Architecture.__table__.columns},
+            "search": row.search_name, "nas": row.nas, "dataset": row.dataset_name, "beam": row.beam,
+            "genome": row.genome_bits, "genome_encoding": row.genome_encoding,
+            "function": engine.function if engine else None,
+            "arch": arch.arch or {}, "train_params": arch.train_params or {},
+            "dataset_attributes": row.dataset_attributes,
+            "fitness_seen": fitness_seen(arch.fitness, arch.final_acc, arch.status),
+            "engine_config": None if engine is None else {
+                "id": engine.id, "function": engine.function, "c_min": engine.c_min, "e_pred": engine.e_pred,
+                "n": engine.n, "r": engine.r, "bounds": engine.bounds, "extra": engine.extra},
+            "evaluations": [{"id": e.id, "epoch": e.epoch, "dataset": e.dataset or {}, "metrics": e.metrics or {},
+                             "created": e.created_at.isoformat() if e.created_at else None} for e in evaluations],
+        }
+
+
+def genome_lineage(database: Database, model_id: int, direction: str = "up", hops: int = 1) -> dict[str, Any] | None:
+    """A model's genome ancestry (``up``) or descendants (``down``), ``hops`` edges deep; None without the model.
+
+    Breadth-first over ``genome_parents``, one query per hop; a cycle stops at genomes
+    already seen. Each genome lists the models trained from it.
+    """
+    from a4nn.lineage.models import Genome, GenomeParent
+
+    if direction not in ("up", "down"):
+        raise A4nnError(f"direction must be 'up' or 'down', got {direction!r}")
+    with database.engine.connect() as connection:
+        start = connection.execute(select(Architecture.genome_id).where(Architecture.id == model_id)).first()
+        if start is None:
+            return None
+        genome_id = start[0]
+        if genome_id is None:
+            return {"model": model_id, "genome_id": None, "direction": direction, "hops": hops, "edges": [],
+                    "genomes": []}
+        mine, other = ((GenomeParent.child_id, GenomeParent.parent_id) if direction == "up"
+                       else (GenomeParent.parent_id, GenomeParent.child_id))
+        edges: list[dict[str, Any]] = []
+        frontier, seen = {genome_id}, {genome_id}
+        for hop in range(1, hops + 1):
+            if not frontier:
+                break
+            found = connection.execute(select(GenomeParent.child_id, GenomeParent.parent_id, GenomeParent.operator,
+                                              GenomeParent.search_id, other).where(mine.in_(frontier))
+                                       .order_by(GenomeParent.id)).all()
+            frontier = set()
+            for child, parent, operator, search_id, reached in found:
+                edges.append({"child": child, "parent": parent, "operator": operator, "hop": hop,
+                              "search_id": search_id})
+                if reached not in seen:
+                    seen.add(reached)
+                    frontier.add(reached)
+        bits = dict(connection.execute(select(Genome.id, Genome.bits).where(Genome.id.in_(seen))).all())
+        models_of: dict[int, list[int]] = {}
+        for arch_id, owner in connection.execute(select(Architecture.id, Architecture.genome_id)
+                                                 .where(Architecture.genome_id.in_(seen)).order_by(Architecture.id)):
+            models_of.setdefault(owner, []).append(arch_id)
+    genomes = [{"id": g, "bits": bits[g], "models": models_of.get(g, [])} for g in sorted(seen) if g in bits]
+    return {"model": model_id, "genome_id": genome_id, "direction": direction, "hops": hops, "edges": edges,
+            "genomes": genomes}

@@ -25,6 +25,7 @@ from a4nn.api.schemas import (
     ModelSummary,
     PredictionRow,
 )
+from a4nn.lineage import queries
 from a4nn.lineage.database import Database
 from a4nn.lineage.filters import (
     FIELDS,
@@ -37,18 +38,7 @@ from a4nn.lineage.filters import (
     grammar_help,
     parse_filter,
 )
-from a4nn.lineage.models import (
-    Architecture,
-    Checkpoint,
-    Dataset,
-    EngineConfig,
-    Epoch,
-    Evaluation,
-    Genome,
-    GenomeParent,
-    Prediction,
-    Search,
-)
+from a4nn.lineage.models import Architecture, Checkpoint, Epoch, Prediction, Search
 from a4nn.lineage.nonfinite import restore_nonfinite
 from a4nn.lineage.paths import UnsafePathError, file_under_roots
 from a4nn.lineage.public import public_attributes, public_checkpoint_path
@@ -141,37 +131,12 @@ def _require_model(connection: Connection, model_id: int) -> None:
 @router.get("/models/{model_id}", response_model=ModelDetail, responses=ERRORS,
             summary="One model: architecture, genome, training parameters, engine config, dataset")
 def get_model(model_id: Id, database: Database = Depends(get_database)) -> Any:
-    with database.session() as session:
-        row = session.execute(
-            select(Architecture, Search.name.label("search_name"), Search.nas, Dataset.name.label("dataset_name"),
-                   Dataset.beam, Dataset.attributes.label("dataset_attributes"), Genome.bits.label("genome_bits"),
-                   Genome.encoding.label("genome_encoding"), EngineConfig)
-            .join(Search, Search.id == Architecture.search_id)
-            .outerjoin(Dataset, Dataset.id == Search.dataset_id)
-            .outerjoin(Genome, Genome.id == Architecture.genome_id)
-            .outerjoin(EngineConfig, EngineConfig.id == Search.engine_config_id)
-            .where(Architecture.id == model_id)
-        ).first()
-        if row is None:
-            raise HTTPException(404, f"no model with id {model_id}")
-        arch: Architecture = row.Architecture
-        engine: EngineConfig | None = row.EngineConfig
-        evaluations = session.scalars(select(Evaluation).where(Evaluation.architecture_id == model_id)
-                                      .order_by(Evaluation.id)).all()
-        return {
-            **{key: getattr(arch, key) for key in SUMMARY_KEYS if key not in JOINED_KEYS},
-            "search": row.search_name, "nas": row.nas, "dataset": row.dataset_name, "beam": row.beam,
-            "genome": row.genome_bits, "genome_encoding": row.genome_encoding,
-            "function": engine.function if engine else None,
-            "arch": arch.arch or {}, "train_params": arch.train_params or {}, "error": arch.error,
-            "device": arch.device, "nonfinite": arch.nonfinite,
-            "dataset_attributes": public_attributes(row.dataset_attributes),
-            "engine_config": None if engine is None else {
-                "id": engine.id, "function": engine.function, "c_min": engine.c_min, "e_pred": engine.e_pred,
-                "n": engine.n, "r": engine.r, "bounds": engine.bounds, "extra": engine.extra},
-            "evaluations": [{"id": e.id, "epoch": e.epoch, "dataset": e.dataset or {}, "metrics": e.metrics or {},
-                             "created": e.created_at.isoformat() if e.created_at else None} for e in evaluations],
-        }
+    detail = queries.model_detail(database, model_id)  # the one read of a model (lineage.queries)
+    if detail is None:
+        raise HTTPException(404, f"no model with id {model_id}")
+    keep = {*(key for key in SUMMARY_KEYS if key not in JOINED_KEYS), *JOINED_KEYS, "genome_encoding", "arch",
+            "train_params", "error", "device", "nonfinite", "engine_config", "evaluations"}
+    return {**{key: detail[key] for key in keep}, "dataset_attributes": public_attributes(detail["dataset_attributes"])}
 
 
 @router.get("/models/{model_id}/epochs", response_model=list[EpochRow], responses={**ERRORS, **TABULAR_RESPONSES},
@@ -205,37 +170,10 @@ def model_predictions(model_id: Id, request: Request, format: FormatParam = None
             description="Follows genome_parents edges up to `hops` steps; each genome lists the models trained from it.")
 def model_lineage(model_id: Id, direction: Literal["up", "down"] = "up",
                   hops: int = Query(1, ge=1, le=MAX_HOPS), database: Database = Depends(get_database)) -> Any:
-    with database.engine.connect() as connection:
-        start = connection.execute(select(Architecture.genome_id).where(Architecture.id == model_id)).first()
-        if start is None:
-            raise HTTPException(404, f"no model with id {model_id}")
-        genome_id = start[0]
-        if genome_id is None:
-            return {"model": model_id, "genome_id": None, "direction": direction, "hops": hops, "edges": [], "genomes": []}
-        mine, other = ((GenomeParent.child_id, GenomeParent.parent_id) if direction == "up"
-                       else (GenomeParent.parent_id, GenomeParent.child_id))
-        edges: list[dict[str, Any]] = []
-        frontier, seen = {genome_id}, {genome_id}
-        for hop in range(1, hops + 1):  # breadth-first, one query per hop; cycles stop at `seen`
-            if not frontier:
-                break
-            found = connection.execute(select(GenomeParent.child_id, GenomeParent.parent_id, GenomeParent.operator,
-                                              GenomeParent.search_id, other).where(mine.in_(frontier))
-                                       .order_by(GenomeParent.id)).all()
-            frontier = set()
-            for child, parent, operator, search_id, reached in found:
-                edges.append({"child": child, "parent": parent, "operator": operator, "hop": hop, "search_id": search_id})
-                if reached not in seen:
-                    seen.add(reached)
-                    frontier.add(reached)
-        bits = dict(connection.execute(select(Genome.id, Genome.bits).where(Genome.id.in_(seen))).all())
-        models_of: dict[int, list[int]] = {}
-        for arch_id, owner in connection.execute(select(Architecture.id, Architecture.genome_id)
-                                                 .where(Architecture.genome_id.in_(seen)).order_by(Architecture.id)):
-            models_of.setdefault(owner, []).append(arch_id)
-    genomes = [{"id": g, "bits": bits[g], "models": models_of.get(g, [])} for g in sorted(seen) if g in bits]
-    return {"model": model_id, "genome_id": genome_id, "direction": direction, "hops": hops, "edges": edges,
-            "genomes": genomes}
+    found = queries.genome_lineage(database, model_id, direction, hops)  # lineage.queries
+    if found is None:
+        raise HTTPException(404, f"no model with id {model_id}")
+    return found
 
 
 def _download_path(model_id: int, epoch: float) -> str:

@@ -163,3 +163,17 @@ def test_the_lineage_front_is_the_engine_front() -> None:
             dominated = any(accuracy[j] >= accuracy[i] and flops[j] <= flops[i]
                             and (accuracy[j] > accuracy[i] or flops[j] < flops[i]) for j in range(n))
             assert (i in front) == (np.isfinite(accuracy[i]) and not dominated)
+
+
+def test_model_detail_and_lineage(database, search, recorder) -> None:
+    search_id, ids = search
+    detail = queries.model_detail(database, ids[(0, 1)])
+    assert detail["search"] == "lucky" and detail["terminated_early"] is True
+    assert detail["fitness_seen"] == pytest.approx(76.3) and detail["final_acc"] == pytest.approx(82.5)
+    assert queries.model_detail(database, 424242) is None
+    child, parent = detail["genome_id"], queries.model_detail(database, ids[(0, 0)])["genome_id"]
+    recorder.add_genome_parent(child, parent, "mutation", search_id)
+    up = queries.genome_lineage(database, ids[(0, 1)], "up", 3)
+    assert [(e["child"], e["parent"], e["hop"]) for e in up["edges"]] == [(child, parent, 1)]
+    assert {g["id"]: g["models"] for g in up["genomes"]}[parent] == [ids[(0, 0)]]
+    assert queries.genome_lineage(database, 424242) is None
