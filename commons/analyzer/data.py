@@ -56,6 +56,8 @@ class AnalysisData:
     models: pd.DataFrame
     epochs: pd.DataFrame
     predictions: pd.DataFrame
+    #: re-evaluations of the models (``a4nn-commons model evaluate``); None when not loaded
+    evaluations: pd.DataFrame | None = None
 
     def model(self, model_id: int) -> pd.Series:
         """One model's row; an unknown id is a clear :class:`A4nnError`."""
@@ -75,7 +77,9 @@ class AnalysisData:
         return AnalysisData(self.searches[self.searches["search"].isin(names)].reset_index(drop=True),
                             models.reset_index(drop=True),
                             self.epochs[self.epochs["model_id"].isin(ids)].reset_index(drop=True),
-                            self.predictions[self.predictions["model_id"].isin(ids)].reset_index(drop=True))
+                            self.predictions[self.predictions["model_id"].isin(ids)].reset_index(drop=True),
+                            None if self.evaluations is None else
+                            self.evaluations[self.evaluations["model_id"].isin(ids)].reset_index(drop=True))
 
 
 def fate_of(status: str, terminated_early: Any) -> str:
@@ -141,8 +145,11 @@ def load_database(database: Database, searches: Iterable[int | str] | None = Non
     predictions = predictions_frame(database, architecture_ids=model_ids) if model_ids else pd.DataFrame(columns=PREDICTION_COLUMNS)
     epochs = epochs.rename(columns={"architecture_id": "model_id"})
     predictions = predictions.rename(columns={"architecture_id": "model_id"})
+    from a4nn.commons.models.bundled import analysis_frame
+
     return AnalysisData(pd.DataFrame(search_records, columns=SEARCH_COLUMNS), _finish(architectures),
-                        _columns(epochs, EPOCH_COLUMNS), _columns(predictions, PREDICTION_COLUMNS))
+                        _columns(epochs, EPOCH_COLUMNS), _columns(predictions, PREDICTION_COLUMNS),
+                        analysis_frame(database, [int(i) for i in model_ids]))
 
 
 def _columns(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -203,8 +210,11 @@ def load_bundle(folder: Path | str) -> AnalysisData:
                         "budget": _budget(doc.get("config"), engine, train_epochs[mine],
                                           architectures.loc[mine, "epochs_trained"]),
                         "status": doc.get("status"), "config": dict(doc.get("config") or {})})
+    from a4nn.commons.models.bundled import analysis_frame_from_bundle
+
+    evaluations = analysis_frame_from_bundle(folder, {k: int(v) for k, v in ids.items()})
     return AnalysisData(pd.DataFrame(records, columns=SEARCH_COLUMNS), _finish(architectures),
-                        _columns(epochs, EPOCH_COLUMNS), _columns(predictions, PREDICTION_COLUMNS))
+                        _columns(epochs, EPOCH_COLUMNS), _columns(predictions, PREDICTION_COLUMNS), evaluations)
 
 
 def load(source: Database | str | Path, searches: Iterable[int | str] | None = None) -> AnalysisData:

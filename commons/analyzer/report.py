@@ -92,6 +92,11 @@ def report_html(data: AnalysisData, search: str) -> str:
                                               title=f"model {int(genomes.iloc[0].model_id)}"),
                           "Decoded graph of the best network (dashed: skip connection)."),
                   _figure(matching_figure(data), "Connection bits shared by the best networks (by fitness seen).")]
+    evaluations = data.evaluations
+    if evaluations is not None and len(evaluations):
+        parts += ["<h2>Re-evaluations</h2>",
+                  _table(evaluations, "Checkpoints re-evaluated with `a4nn-commons model evaluate` (accuracy %, "
+                                      "mean cross-entropy, median per-image latency in ms)")]
     failed = models[models["fate"] == "failed"]
     if len(failed):
         parts.append(_table(failed[["model_id", "generation", "index", "error"]], "Failed networks"))

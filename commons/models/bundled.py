@@ -70,3 +70,40 @@ def import_evaluations(recorder: Recorder, folder: Path, owner: Callable[[Mappin
                                                      checkpoint_sha256=row["checkpoint_sha256"], created_at=created))
             added += 1
     return added
+
+
+#: the analyzer's evaluations frame (one row per stored evaluation)
+ANALYSIS_COLUMNS = ["model_id", "epoch", "dataset", "split", "n_images", "accuracy", "loss", "latency_ms", "created"]
+
+
+def _analysis_row(model_id: int, epoch: float, dataset: Mapping[str, Any], metrics: Mapping[str, Any],
+                  created: Any) -> dict[str, Any]:
+    latency = metrics.get("latency_ms")
+    return {"model_id": int(model_id), "epoch": float(epoch), "dataset": dataset.get("name"),
+            "split": dataset.get("split"), "n_images": metrics.get("n_images"), "accuracy": metrics.get("accuracy"),
+            "loss": metrics.get("loss"), "latency_ms": latency.get("median") if isinstance(latency, dict) else latency,
+            "created": str(created) if created is not None else None}
+
+
+def analysis_frame(database: Database, model_ids: list[int]) -> pd.DataFrame:
+    """Evaluations of ``model_ids`` from a database, flattened for tables (report, notebook)."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(Evaluation.__table__).where(Evaluation.architecture_id.in_(model_ids))
+                                  .order_by(Evaluation.id)).mappings().all() if model_ids else []
+    return pd.DataFrame([_analysis_row(r["architecture_id"], r["epoch"], r["dataset"] or {}, r["metrics"] or {},
+                                       r["created_at"]) for r in rows], columns=ANALYSIS_COLUMNS)
+
+
+def analysis_frame_from_bundle(folder: Path, model_id_of: Mapping[tuple[str, int, int], int]) -> pd.DataFrame:
+    """The same frame from a bundle's ``evaluations.parquet`` (empty when the bundle has none)."""
+    path = Path(folder) / f"{NAME}.parquet"
+    if not path.is_file():
+        return pd.DataFrame(columns=ANALYSIS_COLUMNS)
+    frame = pd.read_parquet(path)
+    rows = []
+    for row in frame.to_dict("records"):
+        key = (row["search"], int(row["generation"]), int(row["index"]))
+        if key in model_id_of:
+            rows.append(_analysis_row(model_id_of[key], row["epoch"], json.loads(row["dataset"] or "{}"),
+                                      json.loads(row["metrics"] or "{}"), row["created"]))
+    return pd.DataFrame(rows, columns=ANALYSIS_COLUMNS)

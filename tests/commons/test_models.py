@@ -259,3 +259,40 @@ def test_data_set_that_does_not_fit_is_refused(recorded: Recorded, tmp_path: Pat
     other = load_npz(write_npz(tmp_path / "big.npz", size=20, channels=2))
     with pytest.raises(DatasetMismatchError, match=r"channels: expected 1, got 2; image size: expected 16x16, got 20x20"):
         evaluate_network(loaded, other)
+
+
+def test_evaluations_travel_in_bundles_and_show_in_the_report(recorded: Recorded, tmp_path: Path) -> None:
+    from a4nn.commons.analyzer.data import load_bundle, load_database
+    from a4nn.commons.analyzer.report import report_html
+    from a4nn.commons.bundle import export_bundle, import_bundle
+    from a4nn.lineage.database import Database
+    from a4nn.migrations.runner import upgrade_database
+
+    model_id = recorded.model_ids[4]
+    loaded = load_network(recorded.database, model_id, epoch=2)
+    data = load_npz(recorded.npz)
+    metrics = evaluate_network(loaded, data, "all")
+    record_evaluation(recorded.database, model_id, 2, loaded.sha256, dataset_description(data, "all"), metrics)
+    mine = [e for e in evaluations_of(recorded.database, model_id) if e["epoch"] == 2]
+    export_bundle(recorded.database, recorded.search_id, tmp_path / "b", record=False)
+    target = f"sqlite:///{tmp_path / 'target.db'}"
+    upgrade_database(target)
+    other = Database.open(target)
+    result = import_bundle(other, tmp_path / "b")
+    import_bundle(other, tmp_path / "b")  # twice: nothing added
+    from sqlalchemy import select
+
+    from a4nn.lineage.models import Architecture, Evaluation
+
+    with other.session() as session:
+        new_id = session.scalar(select(Architecture.id).where(
+            Architecture.search_id == result.search_ids["reuse"], Architecture.generation == loaded.record.generation,
+            Architecture.index == loaded.record.index))
+        rows = session.scalars(select(Evaluation).where(Evaluation.architecture_id == new_id)).all()
+        assert [(r.epoch, r.metrics, r.dataset, r.checkpoint_sha256) for r in rows] == [
+            (e["epoch"], e["metrics"], e["dataset"], loaded.sha256) for e in mine]
+    other.dispose()
+    page = report_html(load_database(recorded.database), "reuse")
+    assert "Re-evaluations" in page and f"{metrics['accuracy']:.2f}" in page
+    from_bundle = load_bundle(tmp_path / "b")
+    assert len(from_bundle.evaluations) == len(load_database(recorded.database).evaluations) >= 1
