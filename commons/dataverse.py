@@ -325,13 +325,15 @@ def _message(response: httpx.Response) -> str:
         return response.text[:200]
 
 
-class DataversePublisher:
-    """Creates, fills and releases one Dataverse dataset per bundle (re-runs resume)."""
+class DataverseSession:
+    """The pyDataverse APIs of one installation with timeouts, retries, lock waits and a redacted token.
 
-    def __init__(self, base_url: str, token: str, policy: RetryPolicy | None = None,
+    Shared by the publisher and the puller (:mod:`a4nn.commons.pull`); ``token`` may be
+    None for anonymous reads of published datasets.
+    """
+
+    def __init__(self, base_url: str, token: str | None, policy: RetryPolicy | None = None,
                  report: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep):
-        if not token:
-            raise PublishError("a Dataverse API token is required (--token or DATAVERSE_API_TOKEN)")
         self.base_url = base_url.rstrip("/")
         #: the server as messages, state files and publication records show it (no userinfo or token)
         self.shown_url = display_url(self.base_url)
@@ -346,7 +348,7 @@ class DataversePublisher:
             api.request_timeout = self.policy.timeout
 
     def __repr__(self) -> str:
-        return f"DataversePublisher({self.shown_url!r})"
+        return f"{type(self).__name__}({self.shown_url!r})"
 
     def close(self) -> None:
         """Close the HTTP connections (the publisher can still be used; it reconnects)."""
@@ -354,7 +356,7 @@ class DataversePublisher:
         self.access.close()
         self.search.close()
 
-    def __enter__(self) -> "DataversePublisher":
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -363,6 +365,10 @@ class DataversePublisher:
     # ------------------------------------------------------------ plumbing
     def _redact(self, text: object) -> str:
         return str(text).replace(self._token, "***") if self._token else str(text)
+
+    def _fail(self, message: str) -> Exception:
+        """The exception this session raises (the puller raises its own kind)."""
+        return PublishError(message)
 
     def _say(self, line: str) -> None:
         line = self._redact(line)
@@ -398,12 +404,12 @@ class DataversePublisher:
             try:
                 response = self._invoke(function)
             except ApiAuthorizationError:
-                raise PublishError(f"{what}: the Dataverse API token was rejected (HTTP 401); "
+                raise self._fail(f"{what}: the Dataverse API token was rejected (HTTP 401); "
                                    f"check --token / DATAVERSE_API_TOKEN") from None
             except (DatasetNotFoundError, DataverseNotFoundError) as exc:
-                raise PublishError(f"{what}: {self._redact(exc)}") from None
+                raise self._fail(f"{what}: {self._redact(exc)}") from None
             except json.JSONDecodeError:  # pyDataverse parses some answers itself (create, 401/404 messages)
-                raise PublishError(f"{what}: the server's answer is not JSON; is {self.shown_url} a Dataverse "
+                raise self._fail(f"{what}: the server's answer is not JSON; is {self.shown_url} a Dataverse "
                                    f"installation? (nothing was retried: the request may have taken effect, "
                                    f"run the same command again to resume)") from None
             except httpx.TimeoutException:
@@ -414,7 +420,7 @@ class DataversePublisher:
                 status = response.status_code
                 if status == 403 and "lock" in _message(response).lower() and pid is not None:
                     if time.monotonic() > lock_deadline:
-                        raise PublishError(f"{what}: dataset {pid} stayed locked for {self.policy.lock_timeout:g} s")
+                        raise self._fail(f"{what}: dataset {pid} stayed locked for {self.policy.lock_timeout:g} s")
                     self._say(f"{what}: dataset is locked; waiting")
                     self.wait_for_unlock(pid)
                     continue
@@ -424,7 +430,7 @@ class DataversePublisher:
                 retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             attempt += 1
             if attempt > self.policy.retries:
-                raise PublishError(f"{what} failed after {attempt} attempts: {problem}; "
+                raise self._fail(f"{what} failed after {attempt} attempts: {problem}; "
                                    f"run the same command again to resume")
             delay = self.policy.delay(attempt, retry_after)
             self._say(f"{what}: {problem}; retry {attempt}/{self.policy.retries} in {delay:.2f} s")
@@ -434,14 +440,14 @@ class DataversePublisher:
         if response is None:
             return {}
         if response.status_code not in ok:
-            raise PublishError(f"{what}: HTTP {response.status_code} {self._redact(_message(response))}")
+            raise self._fail(f"{what}: HTTP {response.status_code} {self._redact(_message(response))}")
         try:
             body = response.json()
         except ValueError:
-            raise PublishError(f"{what}: HTTP {response.status_code} but the answer is not JSON; is "
+            raise self._fail(f"{what}: HTTP {response.status_code} but the answer is not JSON; is "
                                f"{self.shown_url} a Dataverse installation?") from None
         if not isinstance(body, dict):
-            raise PublishError(f"{what}: HTTP {response.status_code} with an unexpected JSON answer")
+            raise self._fail(f"{what}: HTTP {response.status_code} with an unexpected JSON answer")
         return body
 
     # -------------------------------------------------------------- queries
@@ -455,10 +461,21 @@ class DataversePublisher:
             if not locks:
                 return
             if time.monotonic() > deadline:
-                raise PublishError(f"dataset {pid} is still locked ({', '.join(map(str, locks))}) after "
+                raise self._fail(f"dataset {pid} is still locked ({', '.join(map(str, locks))}) after "
                                    f"{self.policy.lock_timeout:g} s; run again later to resume")
             log.info("dataset %s locked (%s); waiting", pid, ", ".join(map(str, locks)))
             self._sleep(self.policy.poll_interval)
+
+
+
+class DataversePublisher(DataverseSession):
+    """Creates, fills and releases one Dataverse dataset per bundle (re-runs resume)."""
+
+    def __init__(self, base_url: str, token: str, policy: RetryPolicy | None = None,
+                 report: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep):
+        if not token:
+            raise PublishError("a Dataverse API token is required (--token or DATAVERSE_API_TOKEN)")
+        super().__init__(base_url, token, policy, report, sleep)
 
     def remote_files(self, pid: str) -> dict[str, dict[str, Any]]:
         """Files of the dataset's latest version by path (``directoryLabel/label``)."""

@@ -18,7 +18,15 @@ behaviour of a real installation that a publisher must cope with:
   metadata contains the query text; drafts only for a valid token) and
   ``GET /api/dataverses/{alias}/contents`` (Native API "Show Contents of a Dataverse
   Collection"), which the publisher uses to find a dataset by its client-side key;
-* ``X-Dataverse-key`` auth: 401 for a bad key.
+* for pulling (Native API "Get JSON Representation of a Dataset" and "List Files in a
+  Dataset", Data Access API "Basic File Access"):
+  ``GET /api/datasets/:persistentId/versions/{version}`` and ``.../versions/{version}/files``
+  with ``:latest``, ``:latest-published``, ``:draft``, ``x`` or ``x.y`` (released
+  versions are kept as snapshots); anonymous requests see released versions only;
+  file entries carry ``dataFile.checksum {type, value}`` (MD5 by default, SHA-1 or
+  SHA-256 with ``checksum_type``); ``GET /api/access/datafile/{id}`` honours
+  ``Range: bytes=N-`` (206), and a restricted file or a draft needs a valid token;
+* ``X-Dataverse-key`` auth: 401 for a bad key on the native API, 403 on the access API.
 
 Faults are injected through :class:`Faults`: N error responses (optionally with a
 ``Retry-After`` header), slow responses that make the client time out (the request
@@ -63,6 +71,10 @@ class Faults:
     trickle_path: str = ""
     trickle_interval: float = 0.5
     search_index_lag: bool = False    # the Search API does not see datasets yet (Solr not updated)
+    truncate: int = 0                 # next N matching answers stop halfway (Content-Length promises more)
+    truncate_path: str = ""
+    corrupt: int = 0                  # next N matching downloads come with their first byte flipped
+    corrupt_path: str = ""
     uploads_before_failure: int | None = None  # after K successful adds every add answers 500 (a dying run)
     lock_polls_after_upload: int = 0  # each add leaves an EditInProgress lock for K lock polls
     publish_lock_polls: int = 2       # finalizePublication lasts K polls
@@ -87,18 +99,27 @@ class StoredFile:
     content: bytes
     content_type: str
     tab_ingest: bool
+    restricted: bool = False
+    checksum_type: str = "MD5"        # what Dataverse reports: MD5, SHA-1, SHA-256 or SHA-512
 
     @property
     def md5(self) -> str:
         return hashlib.md5(self.content).hexdigest()
 
+    @property
+    def checksum(self) -> dict[str, str]:
+        algorithm = {"MD5": "md5", "SHA-1": "sha1", "SHA-256": "sha256", "SHA-512": "sha512"}[self.checksum_type]
+        return {"type": self.checksum_type, "value": hashlib.new(algorithm, self.content).hexdigest()}
+
     def entry(self, dataset_version_id: int) -> dict[str, Any]:
         data_file = {"id": self.id, "persistentId": "", "filename": self.label, "contentType": self.content_type,
                      "filesize": len(self.content), "description": self.description,
-                     "storageIdentifier": f"local://{self.id:08x}", "rootDataFileId": -1, "md5": self.md5,
-                     "checksum": {"type": "MD5", "value": self.md5}, "tabularData": self.tab_ingest,
+                     "storageIdentifier": f"local://{self.id:08x}", "rootDataFileId": -1,
+                     "checksum": self.checksum, "tabularData": self.tab_ingest,
                      "creationDate": "2026-01-01"}
-        entry = {"description": self.description, "label": self.label, "restricted": False, "version": 1,
+        if self.checksum_type == "MD5":
+            data_file["md5"] = self.md5
+        entry = {"description": self.description, "label": self.label, "restricted": self.restricted, "version": 1,
                  "datasetVersionId": dataset_version_id, "dataFile": data_file}
         if self.directory_label:
             entry["directoryLabel"] = self.directory_label
@@ -116,6 +137,8 @@ class StoredDataset:
     version: tuple[int, int] | None = None       # last released (major, minor)
     locks: dict[str, int] = field(default_factory=dict)  # lock type -> polls left
     pending_release: str | None = None
+    released: dict[tuple[int, int], list[StoredFile]] = field(default_factory=dict)  # version -> its files
+    released_ids: set[int] = field(default_factory=set)  # ids of files in any released version
 
     def poll_locks(self) -> list[str]:
         """Current locks; each poll brings timed locks closer to release (and finishes a publication)."""
@@ -132,6 +155,8 @@ class StoredDataset:
             else:
                 self.version = (major, minor + 1)
             self.state, self.pending_release = "RELEASED", None
+            self.released[self.version] = list(self.files)
+            self.released_ids.update(f.id for f in self.files)
         return current
 
 
@@ -144,8 +169,10 @@ class DataverseState:
         self.datasets: dict[str, StoredDataset] = {}
         self.faults = Faults()
         self.requests: list[tuple[str, str, int]] = []   # (method, path, status) of every request
+        self.checksum_type = "MD5"                        # given to every file uploaded from now on
         self.lock = threading.Lock()
         self._ids = 0
+        self.file_index: dict[int, tuple[StoredDataset, StoredFile]] = {}
         self.successful_uploads = 0
 
     def next_id(self) -> int:
@@ -153,11 +180,7 @@ class DataverseState:
         return self._ids
 
     def by_file_id(self, file_id: int) -> tuple[StoredDataset, StoredFile] | None:
-        for dataset in self.datasets.values():
-            for stored in dataset.files:
-                if stored.id == file_id:
-                    return dataset, stored
-        return None
+        return self.file_index.get(file_id)
 
 
 def _citation_fields(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -194,7 +217,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, payload: Any = None, body: bytes | None = None,
               content_type: str = "application/json", headers: dict[str, str] | None = None,
-              trickle: float = 0.0) -> None:
+              trickle: float = 0.0, truncate: bool = False) -> None:
         data = body if body is not None else json.dumps(payload).encode()
         try:
             self.send_response(status)
@@ -203,7 +226,11 @@ class Handler(BaseHTTPRequestHandler):
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
-            if trickle:
+            if truncate:  # promise the whole body, send half, hang up
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+            elif trickle:
                 for index in range(len(data)):
                     self.wfile.write(data[index:index + 1])
                     self.wfile.flush()
@@ -245,6 +272,10 @@ class Handler(BaseHTTPRequestHandler):
                     answer = (answer[0], None, faults.mangle_body, "text/html")
                 if faults.take("trickle", path):
                     extra["trickle"] = faults.trickle_interval
+                if faults.take("truncate", path):
+                    extra["truncate"] = True
+                if answer[0] in (200, 206) and len(answer) > 2 and answer[2] and faults.take("corrupt", path):
+                    answer = (answer[0], None, bytes([answer[2][0] ^ 0xFF]) + answer[2][1:], *answer[3:])
             self.state.requests.append((self.command, url.path, answer[0]))
         if slow:
             time.sleep(faults.delay)
@@ -258,6 +289,8 @@ class Handler(BaseHTTPRequestHandler):
         method = self.command
         key = self.headers.get("X-Dataverse-key")
         if key is not None and key != self.state.token:
+            if path.startswith("/api/access/"):
+                return self._error(403, "Bad api key ")
             return self._error(401, "Bad api key ")
         match = re.fullmatch(r"/api/dataverses/([^/]+)/datasets", path)
         if method == "POST" and match:
@@ -272,13 +305,16 @@ class Handler(BaseHTTPRequestHandler):
             return self._contents(match.group(1), key)
         if not path.startswith("/api/datasets/:persistentId"):
             return self._error(404, f"API endpoint does not exist on this server: {path}")
-        if key is None:
+        if key is None and method != "GET":
             return self._error(401, "This API call requires an API token.")
         pid = (query.get("persistentId") or [""])[0]
         dataset = self.state.datasets.get(pid)
-        if dataset is None:
+        if dataset is None or (key is None and dataset.version is None):
             return self._error(404, f"Dataset with Persistent ID {pid} not found.")
         rest = path[len("/api/datasets/:persistentId"):]
+        match = re.fullmatch(r"/versions/([^/]+)(/files)?", rest)
+        if method == "GET" and match:
+            return self._version(dataset, match.group(1), key, files_only=bool(match.group(2)))
         if method == "POST" and rest == "/add":
             return self._add(dataset, body)
         if method == "GET" and rest == "/locks":
@@ -289,12 +325,36 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and rest == "":
             dataset.poll_locks()
             return self._ok(self._dataset_json(dataset))
-        match = re.fullmatch(r"/versions/([^/]+)/files", rest)
-        if method == "GET" and match:
-            if match.group(1) == ":latest-published" and dataset.version is None:
-                return self._error(404, "no published version")
-            return self._ok([f.entry(dataset.id) for f in dataset.files])
         return self._error(404, f"API endpoint does not exist on this server: {path}")
+
+    def _version(self, dataset: StoredDataset, name: str, key: str | None, files_only: bool) -> tuple:
+        """One version of a dataset (its JSON, or only its file list), as Dataverse resolves the names."""
+        draft = dataset.state == "DRAFT" and key is not None
+        number: tuple[int, int] | None = None
+        if name == ":draft" or (name == ":latest" and draft):
+            if not draft:
+                return self._error(404, f"Dataset version {name} of dataset {dataset.id} not found")
+            files, state = dataset.files, "DRAFT"
+        else:
+            if name in (":latest", ":latest-published"):
+                number = max(dataset.released) if dataset.released else None
+            elif re.fullmatch(r"\d+(\.\d+)?", name):
+                major, _, minor = name.partition(".")
+                number = (int(major), int(minor or 0))
+            else:
+                return self._error(400, f"Illegal version identifier '{name}'")
+            if number not in dataset.released:
+                return self._error(404, f"Dataset version {name} of dataset {dataset.id} not found")
+            files, state = dataset.released[number], "RELEASED"
+        entries = [f.entry(dataset.id) for f in files]
+        if files_only:
+            return self._ok(entries)
+        version = {"id": dataset.id, "datasetId": dataset.id, "datasetPersistentId": dataset.pid,
+                   "versionState": state, "metadataBlocks": dataset.metadata["datasetVersion"]["metadataBlocks"],
+                   "files": entries}
+        if number is not None:
+            version["versionNumber"], version["versionMinorNumber"] = number
+        return self._ok(version)
 
     def _create(self, alias: str, body: bytes, key: str | None) -> tuple:
         if key is None:
@@ -384,8 +444,10 @@ class Handler(BaseHTTPRequestHandler):
             filename = filename[:-4] + ".tab"
             dataset.locks["Ingest"] = 2
         stored = StoredFile(self.state.next_id(), _unique_label(dataset, filename, directory), directory,
-                            json_data.get("description", ""), content, content_type, ingest)
+                            json_data.get("description", ""), content, content_type, ingest,
+                            restricted=bool(json_data.get("restrict")), checksum_type=self.state.checksum_type)
         dataset.files.append(stored)
+        self.state.file_index[stored.id] = (dataset, stored)
         dataset.state = "DRAFT"
         self.state.successful_uploads += 1
         if faults.lock_polls_after_upload:
@@ -422,9 +484,16 @@ class Handler(BaseHTTPRequestHandler):
         if found is None:
             return self._error(404, f"File not found for given id: {file_id}")
         dataset, stored = found
-        if dataset.version is None and key is None:
-            return self._error(403, "Not authorized to access this object via this API endpoint.")
-        return 200, None, stored.content, stored.content_type
+        if key is None and (stored.restricted or stored.id not in dataset.released_ids):
+            return self._error(403, "Not authorized to access this object via this API endpoint. "
+                                    "Please check your code for typos, or consult our API guide")
+        content = stored.content
+        wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if wanted and int(wanted.group(1)) < len(content):
+            start = int(wanted.group(1))
+            return (206, None, content[start:], stored.content_type,
+                    {"Content-Range": f"bytes {start}-{len(content) - 1}/{len(content)}"})
+        return 200, None, content, stored.content_type
 
 
 class DataverseServer(ThreadingHTTPServer):
@@ -445,6 +514,28 @@ class DataverseServer(ThreadingHTTPServer):
     @property
     def faults(self) -> Faults:
         return self.state.faults
+
+    def put_dataset(self, files: dict[str, bytes], collection: str = "a4nn", title: str = "A pulled commons",
+                    release: bool = True, restricted: tuple[str, ...] = ()) -> str:
+        """Store a dataset directly (as if deposited and, with ``release``, published as 1.0); returns its pid."""
+        with self.state.lock:
+            number = self.state.next_id()
+            pid = f"doi:10.5072/FK2/P{number:05d}"
+            metadata = {"datasetVersion": {"license": {"name": "CC0 1.0"}, "metadataBlocks": {"citation": {
+                "fields": [{"typeName": "title", "value": title}]}}}}
+            dataset = StoredDataset(number, pid, collection, metadata)
+            for path, content in files.items():
+                directory, _, label = path.rpartition("/")
+                stored = StoredFile(self.state.next_id(), label, directory, "", content, "application/octet-stream",
+                                    False, restricted=path in restricted, checksum_type=self.state.checksum_type)
+                dataset.files.append(stored)
+                self.state.file_index[stored.id] = (dataset, stored)
+            if release:
+                dataset.version, dataset.state = (1, 0), "RELEASED"
+                dataset.released[(1, 0)] = list(dataset.files)
+                dataset.released_ids.update(f.id for f in dataset.files)
+            self.state.datasets[pid] = dataset
+        return pid
 
     def __enter__(self) -> "DataverseServer":
         self._thread.start()

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "verify": "a4nn.cli.export:verify",
     "generate": "a4nn.cli.ingest:generate",
     "publish": "a4nn.cli.export:publish",
+    "pull": "a4nn.cli.pull:pull",
     "plot": "a4nn.cli.analyze:plot",
     "report": "a4nn.cli.analyze:report",
     "similar": "a4nn.cli.analyze:similar",
