@@ -43,6 +43,7 @@ import ray
 
 from a4nn.errors import A4nnError
 from a4nn.lineage.recorder import Recorder
+from a4nn.lineage.status import SearchStatus
 from a4nn.lineage.urls import SecretURL, display_url
 from a4nn.search.evaluation import Candidate, CandidateResult, EpochMetrics, TrainSettings
 from a4nn.search.ray_worker import DataSpec, EpochController, FaultInjection, thread_env, train_candidate
@@ -357,7 +358,7 @@ class RayEvaluator:
         self._poll = None
         for search_id in searches:
             try:
-                self.recorder.set_search_status(search_id, "interrupted")
+                self.recorder.set_search_status(search_id, SearchStatus.INTERRUPTED)
             except Exception:  # the database may be what failed
                 log.exception("could not mark search %s interrupted", search_id)
         self.close()

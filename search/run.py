@@ -359,7 +359,8 @@ def start(spec: SearchSpec, db: Database | str | None = None, *, observer: Searc
                     driver, evaluator, progress)
 
 
-def resolve_resume(database: Database, search: int | str, nas: str | tuple[str, ...] = NAS) -> tuple[int, str, dict, str]:
+def resolve_resume(database: Database, search: int | str,
+                   nas: str | tuple[str, ...] = NAS) -> tuple[int, str, dict, str]:
     """(id, name, stored options, status) of a search that can be resumed; raises otherwise."""
     from a4nn.lineage.models import Search
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from a4nn.lineage.models import Architecture
 from a4nn.lineage.recorder import Recorder
+from a4nn.lineage.status import FINISHED, ArchitectureStatus
 from a4nn.search.evaluation import Candidate, CandidateResult, EpochMetrics, TrainSettings
 
 #: engine decisions that carry no prediction worth a row (no fit was attempted)
@@ -87,12 +88,13 @@ class EpochSupervisor:
         if final_acc is not None and not math.isfinite(final_acc):
             final_acc = None
         if error is not None:
-            status, fitness = "failed", None
+            status, fitness = ArchitectureStatus.FAILED, None
         else:
-            status = "stopped" if self.stopped else "completed"
+            status = ArchitectureStatus.STOPPED if self.stopped else ArchitectureStatus.COMPLETED
             fitness = self.prediction if (self.converged and self.prediction is not None) else final_acc
         epochs = self.last.epoch if self.last else 0
-        if status == "completed" and epochs >= self.settings.epochs and hasattr(self.engine, "complete"):
+        full = status == ArchitectureStatus.COMPLETED and epochs >= self.settings.epochs
+        if full and hasattr(self.engine, "complete"):
             self.engine.complete()  # a full curve teaches the search's population prior
         self.recorder.finish_architecture(self.candidate.architecture_id, status, final_acc=final_acc,
                                           predicted_acc=self.prediction, fitness=fitness,
@@ -142,7 +144,7 @@ def recorded_result(recorder: Recorder, candidate: Candidate) -> CandidateResult
     """The stored outcome of an architecture that already finished (resume), else None."""
     with recorder.database.session() as session:
         row = session.scalar(select(Architecture).where(Architecture.id == candidate.architecture_id))
-        if row is None or row.status not in ("completed", "stopped", "failed"):
+        if row is None or row.status not in FINISHED:
             return None
         return CandidateResult(candidate, row.status, row.fitness, row.final_acc, row.predicted_acc,
                                int(row.epochs_trained or 0), bool(row.terminated_early), row.wall_seconds or 0.0,
