@@ -80,6 +80,7 @@ class PullResult:
     added: dict[str, int] = field(default_factory=dict)
     folder: Path | None = None
     problems: list[str] = field(default_factory=list)  # files the ingest rejected (named)
+    seconds: dict[str, float] = field(default_factory=dict)  # listing, download, ingest (wall clock)
 
     def line(self) -> str:
         if self.already_pulled:
@@ -286,13 +287,15 @@ class DataversePuller(DataverseSession):
         was found and holds something to ingest, so a bad persistent id or server leaves
         no database file behind.
         """
+        started = time.perf_counter()
         number, files = self.listing(pid, version)
+        listed = time.perf_counter()
         if not files:
             raise PullError(f"{pid} version {number} on {self.shown_url} has no files")
         kind = _kind(files, pid)
         if callable(database):
             database = database()
-        result = PullResult(pid, number, kind, files)
+        result = PullResult(pid, number, kind, files, seconds={"listing": listed - started})
         if self._pulled_before(database, pid, number, files):
             result.already_pulled = True
             return result
@@ -303,6 +306,8 @@ class DataversePuller(DataverseSession):
             result.downloaded += downloaded
             result.reused += not downloaded
             result.bytes_downloaded += fetched
+        fetched_at = time.perf_counter()
+        result.seconds["download"] = fetched_at - listed
         search_ids: list[int | None] = [None]
         if kind == "bundle":
             report = verify_bundle(folder)
@@ -325,6 +330,7 @@ class DataversePuller(DataverseSession):
             result.added = {"networks": summary.networks, "epoch rows": summary.rows,
                             "already present": summary.present}
             result.problems = list(summary.skipped)
+        result.seconds["ingest"] = time.perf_counter() - fetched_at
         manifest = {"server": self.shown_url, "version": number, "requested_version": version, "kind": kind,
                     "files": [f.record() for f in files], "added": result.added, "problems": result.problems}
         recorder = Recorder(database)

@@ -119,3 +119,37 @@ def test_unknown_values_of_enumerated_fields_are_400_listing_the_valid_ones(clie
     response = client.get(f"/models?{query}")
     assert response.status_code == 400 and valid in response.json()["detail"]
     assert client.get("/models?beam=low,high").json()["count"] == 14
+
+
+HOSTILE = [
+    "/models?" + "&".join(f"acc>{i}" for i in range(60)),            # too many terms
+    "/models?search=" + ",".join(str(i) for i in range(150)),          # too many IN values
+    "/models?acc>1e999", "/models?acc>nan", "/models?params>99999999999999999999", "/models?id=-0x10",
+    "/models?search=%00", "/models?beam=%00low", "/models?status=" + "s" * 300, "/models?sort=--acc",
+    "/models?limit=0", "/models?limit=1001", "/models?limit=1e3", "/models?cursor=" + "A" * 600,
+    "/models?cursor=eyJ2IjoxLCJpIjoxfQ", "/models?%ZZ=1", "/models?=", "/models/-1", "/models/99999999999", "/models/abc", "/models/1/lineage?hops=0",
+    "/models/1/lineage?hops=51", "/models/1/lineage?direction=sideways", "/models/1/checkpoints/nan",
+    "/models/1/checkpoints/inf", "/models/1/checkpoints/1e400", "/searches/abc/pareto", "/searches/1/pareto?metric=x",
+    "/searches/99999999999", "/datasets?format=%00", "/../../etc/passwd", "/models/..%2F..%2Fetc%2Fpasswd",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_requests_get_a_4xx_with_a_short_message_never_a_5xx(client, path: str) -> None:
+    for method in ("GET", "HEAD"):
+        response = client.request(method, path)
+        assert 400 <= response.status_code < 500, (method, path, response.status_code, response.text[:200])
+    detail = client.get(path).json().get("detail")
+    assert detail and len(str(detail)) < 600
+
+
+@pytest.mark.parametrize("path", ["/models?acc%3E99", "/models?&&&", "/models?format=csv&format=parquet"])
+def test_odd_but_valid_queries_are_answered(client, path: str) -> None:
+    assert client.get(path).status_code == 200  # an encoded operator, empty terms, the last format wins
+
+
+@pytest.mark.parametrize("headers", [{"Accept": "text/csv;q=2"}, {"Accept": ";;;,,,"}, {"Accept": "*/csv"},
+                                     {"Accept": "x" * 8000}, {"Accept": "text/csv;q=nan"}])
+def test_odd_accept_headers_never_fail(client, headers: dict[str, str]) -> None:
+    response = client.get("/models", headers=headers)
+    assert response.status_code in (200, 406)
