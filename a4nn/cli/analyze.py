@@ -10,12 +10,13 @@ from a4nn.cli.options import db_option, open_db
 KINDS = {
     "curve": "learning curve of --model with the engine's predictions, fitted curves and stop epoch",
     "fates": "all curves of one --search coloured by fate (stopped early / ran full / failed)",
-    "pareto": "accuracy vs MFLOPs with the Pareto front, per beam and search (all, or --search ...)",
+    "pareto": "fitness seen vs MFLOPs with the Pareto front (stopped networks as triangles), per beam and search "
+              "(all, or --search ...)",
     "saved": "epochs saved per search, standalone vs engine (paper Figure 7)",
     "stops": "distribution of stop epochs and share converged (paper Figure 8)",
     "walltime": "wall time per search (paper Figure 9)",
     "architecture": "decoded graph of --model's genome (phases, nodes, skip connections)",
-    "matching": "connection bits shared by the --top most accurate networks",
+    "matching": "connection bits shared by the --top best networks (by fitness seen)",
 }
 
 
@@ -48,12 +49,12 @@ def plot(db_url: str, kind: str, searches: tuple[str, ...], model_id: int | None
     KIND:
       curve         learning curve of --model with predictions, fitted curves, stop epoch
       fates         all curves of one --search coloured by fate
-      pareto        accuracy vs MFLOPs with Pareto fronts, per beam and search
+      pareto        fitness seen vs MFLOPs with Pareto fronts, per beam and search
       saved         epochs saved per search (paper Figure 7)
       stops         stop-epoch distribution and share converged (paper Figure 8)
       walltime      wall time per search (paper Figure 9; --run-times for published times)
       architecture  decoded graph of --model's genome
-      matching      bits shared by the --top most accurate networks
+      matching      bits shared by the --top best networks (by fitness seen)
     """
     from a4nn.commons import analyzer
     from a4nn.commons.analyzer.similarity import matching_figure
