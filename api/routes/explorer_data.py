@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import io
 import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from a4nn.api.dependencies import Id, get_database
@@ -47,36 +50,102 @@ def _require_search(connection: Connection, search_id: int) -> None:
         raise HTTPException(404, f"no search with id {search_id}")
 
 
-def _networks(connection: Connection, search_id: int, metric: Metric) -> list[dict[str, Any]]:
-    """Every network of the search, with ``accuracy``: the value ``metric`` ranks it by (NaN when none)."""
-    rows = connection.execute(
+def _usable(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+COLUMNS = ("id", "generation", "index", "accuracy", "flops", "status", "terminated_early", "epochs_trained",
+           "stop_epoch")
+
+
+@dataclass
+class SearchView:
+    """What a search page plots, computed once per state of the search and metric.
+
+    ``accuracy`` is what ``metric`` ranks a network by: for ``fitness`` the fitness seen
+    (:func:`a4nn.lineage.queries.fitness_seen`, NaN for failed networks and those without a
+    final accuracy), else the raw column. The front is :func:`a4nn.lineage.pareto.pareto_front`
+    over the finite ones, which is what ``queries.front_rows`` / ``/searches/{id}/pareto``
+    compute (a test compares the two), without building their full rows for 30,000 networks.
+    """
+
+    rows: list[tuple[Any, ...]]  # COLUMNS, ordered by id
+    plottable: list[int]  # positions in ``rows`` with a finite accuracy and MFLOPs
+    front_ids: list[int]
+    generations: list[dict[str, Any]]
+    reference_flops: float | None
+    epochs_per_network: float | None
+
+
+def _view(database: Database, connection: Connection, search_id: int, metric: Metric) -> SearchView:
+    result = connection.execute(
         select(Architecture.id, Architecture.generation, Architecture.index, Architecture.final_acc,
                Architecture.fitness, Architecture.predicted_acc, Architecture.flops, Architecture.status,
                Architecture.terminated_early, Architecture.epochs_trained, Architecture.stop_epoch)
-        .where(Architecture.search_id == search_id).order_by(Architecture.generation, Architecture.id)
-    ).mappings().all()
-    networks = []
-    for row in rows:
-        network = dict(row)
-        if metric == "fitness":
-            network["accuracy"] = queries.fitness_seen(row["fitness"], row["final_acc"], row["status"])
-        else:
-            value = row[RAW[metric]]
-            network["accuracy"] = value if _usable(value) else math.nan
-        networks.append(network)
-    return networks
-
-
-def _front(networks: list[dict[str, Any]], metric: Metric) -> list[dict[str, Any]]:
-    """The networks on the front, as ``/searches/{id}/pareto`` ranks them (lineage.queries / lineage.pareto)."""
+        .where(Architecture.search_id == search_id).order_by(Architecture.id)).all()  # walks the search_id index
     if metric == "fitness":
-        by_id = {n["id"]: n for n in networks}
-        return [by_id[row["id"]] for row in queries.front_rows(networks)]
-    return pareto_front([n for n in networks if _usable(n["accuracy"])], accuracy="accuracy", cost="flops")
+        seen = queries.fitness_seen
+        rows = [(r[0], r[1], r[2], seen(r[4], r[3], r[7]), r[6], r[7], bool(r[8]), r[9], r[10]) for r in result]
+    else:
+        column = 3 if RAW[metric] == "final_acc" else 5
+        rows = [(r[0], r[1], r[2], r[column] if _usable(r[column]) else math.nan, r[6], r[7], bool(r[8]), r[9], r[10])
+                for r in result]
+    isfinite = math.isfinite
+    plottable = [i for i, r in enumerate(rows) if isfinite(r[3]) and r[4] is not None and isfinite(r[4])]
+    points = [{"id": rows[i][0], "accuracy": rows[i][3], "flops": rows[i][4], "generation": rows[i][1]}
+              for i in plottable]
+    costs = [p["flops"] for p in points]
+    reference = 1.1 * max(costs) if costs else None
+    per_network = queries.search_epoch_budget(database, search_id)
+    generations: list[dict[str, Any]] = []
+    front: list[dict[str, Any]] = []
+    by_generation: dict[int, list[dict[str, Any]]] = {}
+    for point in points:
+        by_generation.setdefault(point["generation"], []).append(point)
+    counts: dict[int, list[Any]] = {}
+    for r in rows:
+        entry = counts.setdefault(r[1], [0, 0, 0.0])
+        entry[0] += 1
+        entry[1] += r[6]
+        entry[2] += float(r[7] or 0)
+    for generation in sorted(counts):
+        networks, early, trained = counts[generation]
+        # a dominated network stays dominated, so the front so far carries over
+        front = pareto_front(front + by_generation.get(generation, []), accuracy="accuracy", cost="flops")
+        generations.append({
+            "generation": generation, "networks": networks, "early": early, "epochs_trained": trained,
+            "epochs_budget": per_network * networks if per_network else None,
+            "epochs_saved": queries.epochs_saved(trained, networks, per_network),
+            "front_size": len(front),
+            "hypervolume": hypervolume(front, reference) if reference else None,
+        })
+    return SearchView(rows, plottable, sorted(p["id"] for p in front), generations, reference, per_network)
 
 
-def _usable(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+_VIEWS: "OrderedDict[tuple[Any, ...], SearchView]" = OrderedDict()
+_VIEWS_LOCK = threading.Lock()
+_VIEWS_KEPT = 16
+
+
+def search_view(database: Database, search_id: int, metric: Metric) -> SearchView:
+    """:func:`_view`, cached until the search's networks change (a page's two requests share one)."""
+    with database.engine.connect() as connection:
+        _require_search(connection, search_id)
+        state = tuple(connection.execute(
+            select(func.count(Architecture.id), func.max(Architecture.id), func.sum(Architecture.epochs_trained),
+                   func.count(Architecture.final_acc), func.sum(Architecture.final_acc),
+                   func.sum(Architecture.fitness), func.sum(Architecture.predicted_acc))
+            .where(Architecture.search_id == search_id)).one())
+        key = (id(database), search_id, metric, state)
+        with _VIEWS_LOCK:  # one computation at a time: a page's second request waits and reuses the first's
+            if key in _VIEWS:
+                _VIEWS.move_to_end(key)
+                return _VIEWS[key]
+            view = _view(database, connection, search_id, metric)
+            _VIEWS[key] = view
+            while len(_VIEWS) > _VIEWS_KEPT:
+                _VIEWS.popitem(last=False)
+    return view
 
 
 def hypervolume(front: list[dict[str, Any]], reference_flops: float) -> float:
@@ -99,32 +168,9 @@ def hypervolume(front: list[dict[str, Any]], reference_flops: float) -> float:
                         "`/searches/{id}/pareto` does (default: the fitness the NAS saw). Epochs saved use the "
                         "search's epoch budget per network, as `/searches/{id}`.")
 def search_generations(search_id: Id, metric: Metric = "fitness", database: Database = Depends(get_database)) -> Any:
-    with database.engine.connect() as connection:
-        _require_search(connection, search_id)
-        networks = _networks(connection, search_id, metric)
-    per_network = queries.search_epoch_budget(database, search_id)
-    costs = [n["flops"] for n in networks if _usable(n["flops"])]
-    reference = 1.1 * max(costs) if costs else None
-    by_generation: dict[int, list[dict[str, Any]]] = {}
-    for network in networks:
-        by_generation.setdefault(network["generation"], []).append(network)
-    front: list[dict[str, Any]] = []
-    out = []
-    for generation in sorted(by_generation):
-        members = by_generation[generation]
-        front = _front(front + members, metric)  # a dominated network stays dominated: the front carries over
-        trained = float(sum(n["epochs_trained"] or 0 for n in members))
-        out.append({
-            "generation": generation, "networks": len(members),
-            "early": sum(1 for n in members if n["terminated_early"]),
-            "epochs_trained": trained,
-            "epochs_budget": per_network * len(members) if per_network else None,
-            "epochs_saved": queries.epochs_saved(trained, len(members), per_network),
-            "front_size": len(front),
-            "hypervolume": hypervolume(front, reference) if reference else None,
-        })
-    return {"search_id": search_id, "metric": metric, "reference_point": [100.0, reference],
-            "epochs_per_network": per_network, "generations": out}
+    view = search_view(database, search_id, metric)
+    return {"search_id": search_id, "metric": metric, "reference_point": [100.0, view.reference_flops],
+            "epochs_per_network": view.epochs_per_network, "generations": view.generations}
 
 
 @router.get("/searches/{search_id}/points", responses=ERRORS,
@@ -132,20 +178,15 @@ def search_generations(search_id: Id, metric: Metric = "fitness", database: Data
             description=f"More than {MAX_POINTS} networks are thinned to an even sample; front members are always "
                         "included. `total` counts all networks; `metric` as `/searches/{id}/pareto`.")
 def search_points(search_id: Id, metric: Metric = "fitness", database: Database = Depends(get_database)) -> Any:
-    with database.engine.connect() as connection:
-        _require_search(connection, search_id)
-        networks = _networks(connection, search_id, metric)
-    front_ids = {n["id"] for n in _front(networks, metric)}
-    plotted = [n for n in networks if _usable(n["accuracy"]) and _usable(n["flops"])]
-    plottable = len(plotted)
-    if plottable > MAX_POINTS:
-        keep = set(np.linspace(0, plottable - 1, max(MAX_POINTS - len(front_ids), 0)).astype(int).tolist())
-        plotted = [n for i, n in enumerate(plotted) if i in keep or n["id"] in front_ids]
-    columns = ("id", "generation", "index", "accuracy", "flops", "status", "terminated_early", "epochs_trained",
-               "stop_epoch")
-    return {"search_id": search_id, "metric": metric, "total": len(networks), "plottable": plottable,
-            "shown": len(plotted), "front": sorted(front_ids), "columns": list(columns),
-            "rows": [[n[c] for c in columns] for n in plotted]}
+    view = search_view(database, search_id, metric)
+    chosen = view.plottable
+    if len(chosen) > MAX_POINTS:
+        front = set(view.front_ids)
+        keep = set(np.linspace(0, len(chosen) - 1, max(MAX_POINTS - len(front), 0)).astype(int).tolist())
+        chosen = [i for n, i in enumerate(chosen) if n in keep or view.rows[i][0] in front]
+    return {"search_id": search_id, "metric": metric, "total": len(view.rows), "plottable": len(view.plottable),
+            "shown": len(chosen), "front": view.front_ids, "columns": list(COLUMNS),
+            "rows": [view.rows[i] for i in chosen]}
 
 
 def _nodes_for(bits: str, config: dict[str, Any]) -> int:
@@ -172,10 +213,8 @@ def _architecture_svg(bits: str, n_nodes: int) -> bytes:
     return buffer.getvalue()
 
 
-@router.get("/models/{model_id}/architecture.svg", response_class=Response,
-            responses={**ERRORS, 200: {"content": {"image/svg+xml": {}}, "description": "the drawing"}},
-            summary="The analyzer's drawing of a model's decoded genome (phases, nodes, skip connections)")
-def model_architecture(model_id: Id, database: Database = Depends(get_database)) -> Response:
+def _genome_of(database: Database, model_id: int) -> tuple[str, int]:
+    """A model's genome bits and nodes per phase, or the HTTP error saying why there is nothing to draw."""
     with database.engine.connect() as connection:
         row = connection.execute(select(Genome.bits, Genome.encoding, Search.config)
                                  .select_from(Architecture).join(Search, Search.id == Architecture.search_id)
@@ -187,7 +226,34 @@ def model_architecture(model_id: Id, database: Database = Depends(get_database))
         raise HTTPException(404, f"model {model_id} has no genome to draw")
     if not (row.encoding or "").startswith("nsga-net-macro"):
         raise HTTPException(404, f"model {model_id}'s genome ({row.encoding}) is not an NSGA-Net macro genome")
-    svg = _architecture_svg(row.bits, _nodes_for(row.bits, row.config or {}))
+    return row.bits, _nodes_for(row.bits, row.config or {})
+
+
+@router.get("/models/{model_id}/architecture", responses=ERRORS,
+            summary="A model's decoded network as the analyzer lays it out: nodes with positions, edges, skips",
+            description="The graph and layout of `a4nn.commons.analyzer.architecture` (isolated nodes dropped, "
+                        "empty phases removed, pooling between phases); the explorer draws it in the browser. "
+                        "`/models/{id}/architecture.svg` is the analyzer's own figure.")
+def model_architecture_graph(model_id: Id, database: Database = Depends(get_database)) -> Any:
+    from a4nn.commons.analyzer.architecture import ROLE_COLOURS, architecture_graph, architecture_positions
+
+    bits, n_nodes = _genome_of(database, model_id)
+    graph = architecture_graph(bits, n_nodes)
+    positions = architecture_positions(graph, n_nodes)
+    name = {node: "-".join(str(part) for part in node) for node in graph}
+    return {"model": model_id, "genome": bits, "n_nodes": n_nodes, "colours": ROLE_COLOURS,
+            "nodes": [{"id": name[node], "phase": node[1] if node[0] == "pool" else node[0],
+                       "role": data["role"], "label": data["label"], "x": positions[node][0], "y": positions[node][1]}
+                      for node, data in graph.nodes(data=True)],
+            "edges": [{"source": name[a], "target": name[b], "skip": bool(data.get("skip", False))}
+                      for a, b, data in graph.edges(data=True)]}
+
+
+@router.get("/models/{model_id}/architecture.svg", response_class=Response,
+            responses={**ERRORS, 200: {"content": {"image/svg+xml": {}}, "description": "the drawing"}},
+            summary="The analyzer's drawing of a model's decoded genome (phases, nodes, skip connections)")
+def model_architecture(model_id: Id, database: Database = Depends(get_database)) -> Response:
+    svg = _architecture_svg(*_genome_of(database, model_id))
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "max-age=3600"})
 
 

@@ -90,6 +90,14 @@ def _positions(graph: nx.DiGraph, n_nodes: int) -> dict:
     return positions
 
 
+def architecture_positions(graph: nx.DiGraph, n_nodes: int = DEFAULT_NODES) -> dict:
+    """The (x, y) of every node of :func:`architecture_graph` as :func:`architecture_figure` places it.
+
+    Public so that another renderer (the web explorer draws it in the browser) shows the same picture.
+    """
+    return _positions(graph, n_nodes)
+
+
 def architecture_figure(genome: str | Sequence[int] | Sequence[Sequence[int]], n_nodes: int = DEFAULT_NODES,
                         title: str | None = None) -> Figure:
     """Draw phases, convolution nodes, edges and (dashed, curved) skip connections of one genome."""

@@ -114,11 +114,21 @@ def test_export_is_the_whole_filter(client: TestClient) -> None:
 
 
 def test_architecture_drawing(client: TestClient, recorded: Recorded) -> None:
+    from a4nn.commons.analyzer.architecture import architecture_graph
+
+    model = client.get(f"/models/{recorded.model_ids[0]}").json()
+    graph = client.get(f"/models/{recorded.model_ids[0]}/architecture").json()
+    expected = architecture_graph(model["genome"], 4)
+    assert len(graph["nodes"]) == expected.number_of_nodes() and len(graph["edges"]) == expected.number_of_edges()
+    assert all(isinstance(node["x"], float) and node["role"] in graph["colours"] for node in graph["nodes"])
+    names = {node["id"] for node in graph["nodes"]}
+    assert all(edge["source"] in names and edge["target"] in names for edge in graph["edges"])
     response = client.get(f"/models/{recorded.model_ids[0]}/architecture.svg")
     assert response.status_code == 200 and response.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in response.content and b"phase" in response.content
-    missing = client.get("/models/99999/architecture.svg")
-    assert missing.status_code == 404 and "99999" in missing.json()["detail"]
+    for path in ("/models/99999/architecture.svg", "/models/99999/architecture"):
+        missing = client.get(path)
+        assert missing.status_code == 404 and "99999" in missing.json()["detail"]
 
 
 def test_package_data_ships_every_static_file() -> None:

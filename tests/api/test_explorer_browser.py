@@ -257,9 +257,10 @@ def test_model_page_curve_architecture_lineage_checkpoints(page, server: str, re
     assert page.locator("#curve .prediction.converged").count() == sum(p["converged"] for p in predictions)
     assert page.locator("#curve .stop-line").count() == 1
     assert f"stopped at epoch {model['stop_epoch']:.1f}" in page.locator("#curve .stop-label").text_content()
-    image = page.locator("#architecture")
-    page.wait_for_function("document.querySelector('#architecture').complete")
-    assert image.evaluate("img => img.naturalWidth") > 0
+    graph = api(server, f"/models/{model_id}/architecture")
+    assert page.locator("#architecture .arch-node").count() == len(graph["nodes"]) > 0
+    assert page.locator("#architecture .arch-edge.skip").count() == sum(e["skip"] for e in graph["edges"])
+    assert page.locator("#architecture .arch-edge").count() == len(graph["edges"])
     assert page.locator("#genome").inner_text() == model["genome"]
     checkpoints = api(server, f"/models/{model_id}/checkpoints")
     assert page.locator("#checkpoints .sha").all_inner_texts() == [c["sha256"] for c in checkpoints]

@@ -454,9 +454,10 @@ function keyboardRows(table) {
 
 // ---- one model
 async function modelPage(id) {
-  const [model, epochs, predictions, up, down, checkpoints] = await Promise.all([
+  const [model, epochs, predictions, up, down, checkpoints, architecture] = await Promise.all([
     api(`/models/${id}`), api(`/models/${id}/epochs`), api(`/models/${id}/predictions`),
-    api(`/models/${id}/lineage?direction=up&hops=1`), api(`/models/${id}/lineage?direction=down&hops=1`), api(`/models/${id}/checkpoints`)]);
+    api(`/models/${id}/lineage?direction=up&hops=1`), api(`/models/${id}/lineage?direction=down&hops=1`), api(`/models/${id}/checkpoints`),
+    api(`/models/${id}/architecture`).catch((error) => ({ error: error.message }))]);
   document.title = `Model #${id} · a4nn-commons`;
   const facts = h("div", { class: "facts", id: "model-facts" },
     fact("search", h("a", { href: `/ui/searches/${model.search_id}` }, model.search)), fact("data set", `${model.dataset || "—"} (${model.beam || "—"})`),
@@ -472,7 +473,7 @@ async function modelPage(id) {
     h("p", {}, h("a", { href: `/ui/compare?ids=${id}` }, "Compare with other models →")),
     h("div", { class: "row" },
       h("div", { class: "col" }, h("h2", {}, "Learning curve and the engine's predictions"), curveFigure(model, epochs, predictions)),
-      h("div", { class: "col" }, h("h2", {}, "Architecture"), architectureBlock(model),
+      h("div", { class: "col" }, h("h2", {}, "Architecture"), architectureBlock(model, architecture),
         h("h2", {}, "Genome"), genomeBlock(model), h("h2", {}, "Lineage"), lineageBlock(model, up, down))),
     h("h2", {}, "Checkpoints"), checkpointTable(checkpoints),
     h("h2", {}, "Stored evaluations"), evaluationsTable(model.evaluations));
@@ -515,13 +516,43 @@ function curveFigure(model, epochs, predictions) {
     dropped ? `${dropped} prediction(s) outside 0–100 % or not finite are not drawn (see /models/${model.id}/predictions).` : ""));
 }
 
-function architectureBlock(model) {
+// The analyzer's graph and layout (/models/{id}/architecture), drawn here as architecture_figure draws it.
+function architectureBlock(model, graph) {
   if (!model.genome) return h("p", { class: "muted" }, "This model has no genome to draw.");
-  const note = h("p", { class: "muted", hidden: true });
-  const img = h("img", { class: "architecture", id: "architecture", src: `/models/${model.id}/architecture.svg`,
-    alt: `decoded architecture of genome ${model.genome}: phases, convolution nodes and skip connections` });
-  img.addEventListener("error", () => { img.remove(); note.hidden = false; note.textContent = "No drawing for this genome (see /models/" + model.id + "/architecture.svg)."; });
-  return h("div", {}, img, note);
+  if (graph.error) return h("p", { class: "muted" }, graph.error);
+  const link = h("p", { class: "muted" }, h("a", { href: `/models/${model.id}/architecture.svg`, download: `model-${model.id}-architecture.svg` }, "the analyzer's figure (SVG)"));
+  if (!graph.nodes.length) return h("div", {}, h("p", {}, "Every phase is empty: the network is input → pooling → classifier."), link);
+  const xs = graph.nodes.map((n) => n.x), unit = 46, pad = 26;
+  const x0 = Math.min(...xs) - 0.8, width = (Math.max(...xs) + 0.8 - x0) * unit, height = 3.3 * unit;
+  const px = (x) => (x - x0) * unit, py = (y) => (1.7 - y) * unit;
+  const at = Object.fromEntries(graph.nodes.map((n) => [n.id, n]));
+  const marker = `arrow-${model.id}`;
+  const root = svg("svg", { id: "architecture", class: "chart architecture", viewBox: `0 0 ${width} ${height + pad}`, role: "img",
+    "aria-label": `decoded architecture of genome ${model.genome}: ${graph.nodes.filter((n) => n.role === "conv").length} convolution nodes, ${graph.edges.filter((e) => e.skip).length} skip connections` },
+    svg("defs", {}, svg("marker", { id: marker, viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+      svg("path", { d: "M0,0L10,5L0,10z", fill: "context-stroke" }))));
+  const r = 12;
+  for (const edge of graph.edges) {
+    const a = at[edge.source], b = at[edge.target];
+    const [ax, ay, bx, by] = [px(a.x), py(a.y), px(b.x), py(b.y)];
+    const length = Math.hypot(bx - ax, by - ay) || 1;
+    const [sx, sy, ex, ey] = [ax + (bx - ax) * r / length, ay + (by - ay) * r / length, bx - (bx - ax) * (r + 2) / length, by - (by - ay) * (r + 2) / length];
+    const bend = edge.skip ? -0.5 : (Math.abs(b.x - a.x) > 1.5 ? 0.25 : 0);
+    const [mx, my] = [(sx + ex) / 2 - bend * (ey - sy), (sy + ey) / 2 + bend * (ex - sx)];
+    root.append(svg("path", { class: edge.skip ? "arch-edge skip" : "arch-edge", d: `M${sx},${sy}Q${mx},${my} ${ex},${ey}`, fill: "none",
+      stroke: edge.skip ? "#9467bd" : "#000", "stroke-width": 1.3, "stroke-dasharray": edge.skip ? "5 3" : null, "marker-end": `url(#${marker})` }));
+  }
+  for (const node of graph.nodes) {
+    root.append(svg("circle", { class: `arch-node ${node.role}`, cx: px(node.x), cy: py(node.y), r, fill: graph.colours[node.role] || "#ddd", stroke: "#000" }),
+      svg("text", { x: px(node.x), y: py(node.y) + 4, "text-anchor": "middle" }, node.label));
+  }
+  const phases = [...new Set(graph.nodes.filter((n) => n.role !== "pool").map((n) => n.phase))];
+  for (const phase of phases) {
+    const members = graph.nodes.filter((n) => n.role !== "pool" && n.phase === phase).map((n) => n.x);
+    root.append(svg("text", { x: px((Math.min(...members) + Math.max(...members)) / 2), y: py(1.35), "text-anchor": "middle", "font-weight": "bold" }, `phase ${phase + 1}`));
+  }
+  return h("figure", {}, root, legend([["", "skip connection (dashed)", "border-top:2px dashed #9467bd;height:0"],
+    [graph.colours.conv, "Conv3×3-BN-ReLU node"], [graph.colours.pool, "max pooling"]]), link);
 }
 
 function genomeBlock(model) {
