@@ -267,7 +267,10 @@ def export_models(request: Request, database: Database = Depends(get_database)) 
     kept = [part for part in request.url.query.split("&")
             if part and not part.startswith(("limit=", "cursor=", "format="))]
     query = parse_filter(request.url.query)  # validates the whole string, format included
-    output = query.output_format if query.output_format in ("csv", "parquet") else "csv"
+    if query.output_format == "json":
+        raise FilterError("/export/models writes format=csv (the default) or format=parquet; "
+                          "JSON comes page by page from /models")
+    output = query.output_format or "csv"
     base = "&".join([*kept, f"limit={MAX_LIMIT}"])
     items: list[dict[str, Any]] = []
     with database.engine.connect() as connection:
