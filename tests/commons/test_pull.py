@@ -306,3 +306,13 @@ def test_icpp23_logs_are_pulled_through_the_icpp_reader(tmp_path: Path, server) 
         assert hashlib.md5(source.read_bytes()).hexdigest() == result.files[0].checksum
     finally:
         target.dispose()
+
+
+def test_a_table_the_reader_rejects_is_named_and_the_exit_code_is_1(tmp_path: Path, server) -> None:
+    from test_ingest_random_nn import _missing_column
+
+    pid = server.put_dataset({"t/a.txt": TABLE_A.encode(), "t/bad.txt": _missing_column(TABLE_B).encode()})
+    result = _console("pull", pid, "--server", server.base_url, "--into", f"sqlite:///{tmp_path / 'r.db'}",
+                      "--cache", str(tmp_path / "c"), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "rejected:" in result.stderr and "bad.txt" in result.stderr and "1 networks" in result.stdout
