@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from a4nn.lineage.database import Database
+from a4nn.lineage.models import Evaluation
 from a4nn.lineage.recorder import Recorder
 from a4nn.migrations.runner import upgrade_database
 
@@ -92,6 +93,11 @@ def record(folder: Path) -> Recorded:
                                          epochs_trained=stop, wall_seconds=stop * 0.5)
         previous = current
     recorder.finish_search(search, "completed")
+    with database.session() as session:  # a stored re-evaluation, as `a4nn-commons model evaluate` writes it
+        session.add(Evaluation(architecture_id=ids[10], epoch=4.0, dataset={"name": "xfel-sim-high", "kind": "xfel-sim",
+                                                                            "split": "val", "attributes": {}},
+                               metrics={"accuracy": 71.25, "loss": 0.61, "n_images": 64}))
+        session.commit()
     live = recorder.start_search(LIVE_SEARCH, "nsga-net-macro", dataset, engine, {"epochs": EPOCHS}, seed=4)
     for index in range(2):
         add_live_network(recorder, live, index, 80.0 + index)

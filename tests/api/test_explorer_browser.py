@@ -273,7 +273,11 @@ def test_model_page_curve_architecture_lineage_checkpoints(page, server: str, re
     links = page.locator("a.parent-link")
     assert sorted(int(links.nth(i).inner_text().lstrip("#")) for i in range(links.count())) == expected != []
     assert page.locator("a.child-link").count() > 0
-    assert "No evaluation" in page.locator("#evaluations").inner_text() or page.locator("#evaluations tbody tr").count()
+    evaluations = model["evaluations"]
+    assert evaluations, "the fixture stores one evaluation of this model"
+    assert page.locator("#evaluations tbody tr").count() == len(evaluations)
+    assert f"accuracy: {evaluations[0]['metrics']['accuracy']:.4f}" in page.locator("#evaluations").inner_text()
+    assert evaluations[0]["dataset"]["name"] in page.locator("#evaluations").inner_text()
     fits_1280(page)
     page.screenshot(path=str(tmp_path / "model.png"), full_page=True)
     links.first.click()

@@ -583,7 +583,8 @@ function checkpointTable(rows) {
 function evaluationsTable(rows) {
   if (!rows || !rows.length) return h("p", { class: "muted", id: "evaluations" }, "No evaluation of this model on another data set is stored.");
   return h("table", { id: "evaluations" }, h("thead", {}, h("tr", {}, ["id", "epoch", "data set", "metrics", "created"].map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, rows.map((e) => h("tr", {}, cell(e.id, String(e.id)), cell(e.epoch, num(e.epoch, 1)), h("td", {}, e.dataset || "—"),
+    h("tbody", {}, rows.map((e) => h("tr", {}, cell(e.id, String(e.id)), cell(e.epoch, num(e.epoch, 1)),
+      h("td", {}, typeof e.dataset === "object" && e.dataset ? [e.dataset.name || "—", e.dataset.split ? ` (${e.dataset.split})` : ""].join("") : (e.dataset || "—")),
       h("td", { class: "mono" }, Object.entries(e.metrics || {}).map(([k, v]) => `${k}: ${typeof v === "number" ? num(v, 4) : JSON.stringify(v)}`).join(" · ")),
       h("td", {}, when(e.created))))));
 }
