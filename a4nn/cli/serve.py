@@ -26,7 +26,7 @@ from a4nn.lineage.database import ENV_VAR
 @click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info", "debug"]), default="info",
               show_default=True)
 def serve(db_url: str, host: str, port: int, checkpoint_roots: tuple[Path, ...], workers: int, log_level: str) -> None:
-    """Serve the lineage database over HTTP, read-only (OpenAPI docs at /docs).
+    """Serve the lineage database over HTTP, read-only: the web explorer at /, OpenAPI docs at /docs.
 
     \b
     Routes: /models, /models/{id}[/epochs|/predictions|/lineage|/checkpoints],
