@@ -36,7 +36,7 @@ import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import quote

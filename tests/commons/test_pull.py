@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,12 +19,10 @@ from a4nn.commons.bundle import export_bundle
 from a4nn.commons.dataverse import CitationMetadata, DataversePublisher, RetryPolicy
 from a4nn.commons.pull import DataversePuller, PullError
 from a4nn.lineage.database import Database
-from a4nn.lineage.models import Architecture, Epoch, Publication
-from a4nn.lineage.recorder import Recorder
+from a4nn.lineage.models import Architecture, Epoch, Publication, Search
 from a4nn.migrations.runner import upgrade_database
 from dataverse_server import DataverseServer
 from test_ingest_random_nn import TABLE_A, TABLE_B
-from trail_fixture import fill_trail
 
 TOKEN = "tok-PULL-5e1f"
 FAST = RetryPolicy(timeout=5.0, retries=3, backoff=0.01, max_backoff=0.05, poll_interval=0.01)
@@ -77,23 +74,39 @@ def _exported_tables(database: Database, search: str, folder: Path) -> dict[str,
 
 
 # ------------------------------------------------------------------ round trip
+TINY_SEARCH = ["--pop", "3", "--offspring", "3", "--generations", "1", "--epochs", "3", "--image-size", "16",
+               "--n-images", "60", "--channels", "4", "--batch-size", "16", "--quiet"]
+
+
+def _searched(tmp_path: Path) -> tuple[Database, str]:
+    """A real (tiny) NSGA-Net search run by the installed console script; its database and search name."""
+    env = {**os.environ, "A4NN_DATA_DIR": str(tmp_path / "data")}
+    env.pop("A4NN_DB_URL", None)
+    url = f"sqlite:///{tmp_path / 'searched.db'}"
+    run = subprocess.run(["a4nn-commons", "search", *TINY_SEARCH, "--db", url, "--run-dir", str(tmp_path / "runs")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stderr
+    source = Database.open(url)
+    with source.engine.connect() as connection:
+        name = connection.execute(select(Search.name)).scalar_one()
+    return source, name
+
+
 def test_round_trip_publish_then_pull_gives_the_same_models_and_parquet(database, tmp_path: Path, server) -> None:
-    """Source: a recorded trail in SQLite; target: a fresh database of every backend (SQLite, PostgreSQL)."""
-    source = _fresh(tmp_path, "source.db")
+    """Source: a tiny real search (SQLite); target: a fresh database of every backend (SQLite, PostgreSQL)."""
+    source, name = _searched(tmp_path)
     target = database
     try:
-        trail = fill_trail(Recorder(source), tmp_path / "weights")
-        bundle = export_bundle(source, trail.search_id, tmp_path / "bundle", "final").folder
+        bundle = export_bundle(source, name, tmp_path / "bundle", "final").folder
         published = DataversePublisher(server.base_url, TOKEN, FAST).publish_bundle(bundle, "a4nn", METADATA,
                                                                                     release="major")
         result = puller(server, tmp_path).pull(published.persistent_id, target)
         assert (result.kind, result.version, result.downloaded) == ("bundle", "1.0", len(result.files))
         source_models = _models(source)
-        source_models = source_models[source_models["search"] == "fixture-search"].reset_index(drop=True)
-        assert len(source_models) >= 3
+        assert len(source_models) == 3 and source_models["final_acc"].notna().all()  # pop 3, one generation
         pd.testing.assert_frame_equal(_models(target), source_models)
-        before = _exported_tables(source, "fixture-search", tmp_path / "again-source")
-        after = _exported_tables(target, "fixture-search", tmp_path / "again-target")
+        before = _exported_tables(source, name, tmp_path / "again-source")
+        after = _exported_tables(target, name, tmp_path / "again-target")
         for name in before:
             pd.testing.assert_frame_equal(after[name], before[name], check_like=True, obj=name)
         with target.engine.connect() as connection:
