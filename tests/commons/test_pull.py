@@ -329,3 +329,19 @@ def test_a_table_the_reader_rejects_is_named_and_the_exit_code_is_1(tmp_path: Pa
                       "--cache", str(tmp_path / "c"), cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "rejected:" in result.stderr and "bad.txt" in result.stderr and "1 networks" in result.stdout
+
+
+def test_zipped_tables_are_unpacked_by_the_ingest_driver(tmp_path: Path, server) -> None:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("nets/a.txt", TABLE_A)
+        archive.writestr("nets/b.txt", TABLE_B)
+    pid = server.put_dataset({"random-nn.zip": buffer.getvalue()})
+    target = _fresh(tmp_path, "t.db")
+    try:
+        result = puller(server, tmp_path).pull(pid, target)
+        assert result.kind == "tables" and result.added["networks"] == 2 and _counts(target)[0] == 2
+    finally:
+        target.dispose()
