@@ -28,7 +28,7 @@ SECRET_PARAMETERS = frozenset({
     "x-amz-credential", "x-amz-security-token", "sslpassword"})
 #: schemes shown by the generic scrubber rather than SQLAlchemy
 NON_DATABASE_SCHEMES = frozenset({"http", "https", "ws", "wss", "ftp", "ray", "file", "s3", "gs"})
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
+_USERINFO = re.compile(r"(?P<scheme>(?:[A-Za-z][A-Za-z0-9+.-]*)?://|^)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
 
 
 def _scrub_query(query: str) -> str:
@@ -73,15 +73,23 @@ def display_url(url: "str | URL | SecretURL | None") -> str:
     if isinstance(url, SecretURL):
         return url.display
     if isinstance(url, URL):
-        return _display_database(url)
+        return _mask_userinfo(_display_database(url))
     text = str(url)
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    shown = None
     if scheme and scheme.split("+", 1)[0] not in NON_DATABASE_SCHEMES:
         try:
-            return _display_database(make_url(text))
+            shown = _display_database(make_url(text))
         except Exception:  # noqa: BLE001 - not a SQLAlchemy URL: fall back to the generic scrubber
-            pass
-    return _display_generic(text) if scheme else _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{HIDDEN}@", text)
+            shown = None
+    if shown is None:
+        shown = _display_generic(text) if scheme else text
+    # safety net for text that merely contains a URL: any ``scheme://user:password@`` left is masked
+    return _mask_userinfo(shown)
+
+
+def _mask_userinfo(text: str) -> str:
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{HIDDEN}@", text)
 
 
 def redact(text: str, *secrets: "str | None") -> str:
