@@ -14,6 +14,7 @@ import pandas as pd
 
 from a4nn.errors import A4nnError
 from a4nn.lineage.filters import MAX_LIMIT, build_filter
+from a4nn.lineage.urls import display_url
 
 
 class ServiceError(A4nnError):
@@ -41,7 +42,7 @@ class Client:
         try:
             response = self._http.get(path)
         except httpx.HTTPError as exc:
-            raise ServiceError(f"cannot reach {self.base_url}{path}: {exc}") from exc
+            raise ServiceError(f"cannot reach {display_url(self.base_url + path)}: {exc}") from exc
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail")
@@ -85,7 +86,7 @@ class Client:
         try:
             response = self._http.get(path)
         except httpx.HTTPError as exc:
-            raise ServiceError(f"cannot reach {self.base_url}{path}: {exc}") from exc
+            raise ServiceError(f"cannot reach {display_url(self.base_url + path)}: {exc}") from exc
         if response.status_code >= 400:
             try:
                 detail = response.json().get("detail")
