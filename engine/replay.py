@@ -2,18 +2,19 @@
 
 This is the batch API of the engine: fits are independent per curve, so a process
 pool over curves gives near-linear speed-up without vectorizing scipy's optimizer.
-With a population prior (:class:`~a4nn.engine.prior.CurvePrior`) the curves are no
-longer independent, since each complete one teaches the prior used for the next, so
-they are replayed in recorded order in one process, as a search would have met them.
-The prior also holds the population's fitness for the default's contender rule: a
-network's engine records its fitness when it stops, and :meth:`PredictionEngine.complete`
-records the last value of a network that ran to the end, so curve ``i`` is decided on
-curves ``0 .. i-1`` only (no look-ahead; tests/engine/test_engine_contender.py checks it).
+With a shared :class:`~a4nn.engine.population.Population` the curves are no longer
+independent, since each finished one teaches the rules deciding the next, so they are
+replayed in recorded order in one process, as a search would have met them. A
+network's engine records its fitness when it stops, and
+:meth:`PredictionEngine.complete` adds the curve of a network that ran to the end, so
+curve ``i`` is decided on curves ``0 .. i-1`` only (no look-ahead;
+tests/engine/test_engine_contender.py checks it).
 """
 from __future__ import annotations
 
 import math
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -21,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from a4nn.engine.prediction import PredictionEngine
-from a4nn.engine.prior import CurvePrior
+from a4nn.engine.population import Population
 
 
 @dataclass(frozen=True)
@@ -34,22 +35,26 @@ class ReplayOutcome:
     fitness: float            # handed to the NAS: prediction when converged, else last value
     predictions: tuple[float, ...]
     fit_seconds: float
+    observe_seconds: tuple[float, ...] = ()  # wall time of each observe() call
 
 
-def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any], prior: CurvePrior | None = None,
+def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any], population: Population | None = None,
                  cost: float | None = None) -> ReplayOutcome:
     """Feed one curve epoch by epoch until the engine stops it.
 
-    With a ``prior``, a curve that runs to the end is added to it afterwards; ``cost``
-    (the network's MFLOPs) is what a Pareto-aware contender rule ranks it by.
+    With a ``population``, a curve that runs to the end is added to it afterwards; ``cost``
+    (the network's MFLOPs) is what a Pareto contender veto ranks it by.
     """
-    engine = PredictionEngine(**engine_kwargs, prior=prior) if prior is not None else PredictionEngine(**engine_kwargs)
+    engine = PredictionEngine(**engine_kwargs, population=population)
     engine.reset(cost=cost)
     fit_seconds = 0.0
     decision = None
     used = 0
+    timings = []
     for index, value in enumerate(values):
+        start = time.perf_counter()
         decision = engine.observe(index + 1, value)
+        timings.append(time.perf_counter() - start)
         fit_seconds += decision.fit_seconds
         used = index + 1
         if decision.stop:
@@ -57,11 +62,11 @@ def replay_curve(values: Sequence[float], engine_kwargs: dict[str, Any], prior: 
     finite = [float(v) for v in values[:used] if v is not None and math.isfinite(float(v))]
     last = finite[-1] if finite else math.nan
     converged = bool(decision and decision.converged)
-    if prior is not None and not (decision and decision.stop):
+    if population is not None and not (decision and decision.stop):
         engine.complete()
     fitness = decision.prediction if converged else last
     return ReplayOutcome(used, bool(decision and decision.stop), converged, float(fitness),
-                         tuple(engine.predictions), fit_seconds)
+                         tuple(engine.predictions), fit_seconds, tuple(timings))
 
 
 def _replay_chunk(args: tuple[list[list[float]], dict[str, Any]]) -> list[ReplayOutcome]:
@@ -71,37 +76,36 @@ def _replay_chunk(args: tuple[list[list[float]], dict[str, Any]]) -> list[Replay
 
 def replay_curves(curves: Sequence[Sequence[float]], engine_kwargs: dict[str, Any] | None = None,
                   processes: int | None = None, progress: bool = False,
-                  prior: CurvePrior | bool | None = None,
+                  population: Population | bool | None = None,
                   costs: Sequence[float] | None = None) -> list[ReplayOutcome]:
     """Replay many curves; ``processes`` > 1 spreads them over a process pool (order kept).
 
-    ``prior=True`` gives the engines one fresh shared :class:`CurvePrior` (length =
-    ``e_pred``); a CurvePrior instance is used (and extended) as is. Either forces a
-    sequential replay in the given order. The prior only applies to the ``a4nn`` strategy.
-    ``costs`` (one per curve, e.g. MFLOPs) go to the engines of a prior replay, for the
-    Pareto-aware contender rule (``pareto_contenders=True``).
+    ``population=True`` gives the engines one fresh shared :class:`Population` (length =
+    ``e_pred``); a Population instance is used (and extended) as is. Either forces a
+    sequential replay in the given order. ``costs`` (one per curve, e.g. MFLOPs) go to the
+    engines of such a replay, for the Pareto contender veto.
     """
     kwargs = dict(engine_kwargs or {})
     curves = [list(map(float, curve)) for curve in curves]
-    if prior is True:
-        prior = CurvePrior(length=int(kwargs.get("e_pred", 25)))
-    if isinstance(prior, CurvePrior) and kwargs.get("strategy", "a4nn") == "a4nn":
+    if population is True:
+        population = Population(length=int(kwargs.get("e_pred", 25)))
+    if isinstance(population, Population):
         iterator = curves
         if progress:
             from a4nn.progress import progress_bar
 
-            iterator = progress_bar(curves, desc="replay a4nn+prior", unit="curve")
+            iterator = progress_bar(curves, desc="replay with a population", unit="curve")
         cost_of = list(costs) if costs is not None else [None] * len(curves)
         if len(cost_of) != len(curves):
             raise ValueError(f"{len(cost_of)} costs for {len(curves)} curves")
-        return [replay_curve(curve, kwargs, prior, cost) for curve, cost in zip(iterator, cost_of)]
+        return [replay_curve(curve, kwargs, population, cost) for curve, cost in zip(iterator, cost_of)]
     processes = processes or min(len(curves), os.cpu_count() or 1)
     if processes <= 1 or len(curves) < 4:
         iterator = curves
         if progress:
             from a4nn.progress import progress_bar
 
-            iterator = progress_bar(curves, desc=f"replay {kwargs.get('strategy', 'a4nn')}", unit="curve")
+            iterator = progress_bar(curves, desc="replay", unit="curve")
         return [replay_curve(curve, kwargs) for curve in iterator]
     chunks = [curves[i::processes * 4] for i in range(processes * 4)]
     with ProcessPoolExecutor(max_workers=processes) as pool:

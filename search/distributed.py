@@ -327,6 +327,11 @@ class RayEvaluator:
         if outcome.get("result") is not None:  # direct writes: the worker closed the row itself
             result = outcome["result"]
             result["candidate"] = running.candidate
+            # the worker's engine decided on a copy of the population: the driver's learns the
+            # finished network from its record, so the next dispatch carries it
+            learn = getattr(self.engine_factory, "learn", None)
+            if learn is not None:
+                learn(self.recorder.database, running.candidate.architecture_id)
             self._ready.append(CandidateResult(**result))
             return
         if running.supervisor is None or running.attempt != outcome["attempt"]:

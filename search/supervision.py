@@ -23,9 +23,6 @@ from a4nn.lineage.recorder import Recorder
 from a4nn.lineage.status import FINISHED, ArchitectureStatus
 from a4nn.search.evaluation import Candidate, CandidateResult, EpochMetrics, TrainSettings
 
-#: engine decisions that carry no prediction worth a row (no fit was attempted)
-_NO_FIT_REASONS = ("fewer than c_min+1 points", "engine disabled", "non-finite value ignored")
-
 
 def checkpoint_dir(run_dir: Path, architecture_id: int) -> Path:
     """Where the checkpoints of one architecture live inside a run folder."""
@@ -66,7 +63,7 @@ class EpochSupervisor:
         if self.engine is None:
             return False
         decision = self.engine.observe(metrics.epoch, metrics.val_acc)
-        if decision.reason not in _NO_FIT_REASONS:
+        if getattr(decision, "predicted", True):  # no row where no fit was attempted
             self.recorder.log_prediction(architecture_id, metrics.epoch, self.engine.e_pred, decision.prediction,
                                          decision.function, list(decision.params) if decision.params else None,
                                          decision.converged, decision.fit_seconds)

@@ -22,10 +22,14 @@ def engine() -> None:
 @click.option("-n", "n", type=int, default=3, show_default=True, help="Predictions that must agree.")
 @click.option("-r", "r", type=float, default=0.5, show_default=True, help="Agreement tolerance (points).")
 @click.option("--processes", type=int, default=None, help="Worker processes (default: all cores).")
-@click.option("--prior/--no-prior", default=True, show_default=True,
-              help="a4nn only: learn a population prior from the curves that run to the end (recorded order).")
+@click.option("--population/--no-population", "population", default=True, show_default=True,
+              help="a4nn: the engines share the population of finished curves (replayed in recorded order).")
+@click.option("--classes", type=int, default=2, show_default=True,
+              help="a4nn: number of classes (places the never-learns level at 100/classes).")
+@click.option("--n-val", type=int, default=None,
+              help="a4nn: validation-set size (error budget and plateau radius: one validation image).")
 def replay(paths: tuple[Path, ...], strategies: tuple[str, ...], fmt: str, e_pred, c_min: int, n: int, r: float,
-           processes, prior: bool) -> None:
+           processes, population: bool, classes: int, n_val) -> None:
     """Replay strategies over the curves in CSV/Parquet PATHS and print a summary table.
 
     \b
@@ -35,8 +39,8 @@ def replay(paths: tuple[Path, ...], strategies: tuple[str, ...], fmt: str, e_pre
               arch, model or id), epoch, a value column (val_acc, value or acc)
               [, flops]; an export bundle's epochs.parquet is of this kind.
 
-    Strategies: penguin (faithful PENGUIN), a4nn (default: population prior,
-    plateau and never-learns rules), none (never stop). The "true" value of a
+    Strategies: penguin (faithful PENGUIN), a4nn (default: self-calibrating
+    rules learned from the finished curves, contender vetoes), none (never stop). The "true" value of a
     curve is its last point; the table shows the share of epochs saved, the mean
     absolute error of the fitness the NAS would have seen, Spearman's rho against
     the truth and the recall of the true top-10.
@@ -44,6 +48,7 @@ def replay(paths: tuple[Path, ...], strategies: tuple[str, ...], fmt: str, e_pre
     from a4nn.engine.curves import read_curves
     from a4nn.engine.metrics import strategy_report
     from a4nn.engine.replay import replay_curves
+    from a4nn.engine.strategies import build
 
     click.echo(f"{'file':<40} {'strategy':<9} {'nets':>5} {'saved %':>8} {'MAE':>7} {'rho':>6} {'top10':>6}")
     for path in paths:
@@ -51,9 +56,10 @@ def replay(paths: tuple[Path, ...], strategies: tuple[str, ...], fmt: str, e_pre
         budget = max(len(c) for c in curve_set.curves)
         truth = [c[-1] for c in curve_set.curves]
         for strategy in strategies:
-            kwargs = dict(strategy=strategy, c_min=c_min, n=n, r=r, e_pred=e_pred if e_pred is not None else budget)
+            built = build(strategy, n=n, r=r, c_min=c_min, n_classes=classes, n_val=n_val)
+            kwargs = dict(strategy=built, c_min=c_min, n=n, r=r, e_pred=e_pred if e_pred is not None else budget)
             outcomes = replay_curves(curve_set.curves, kwargs, processes=processes, progress=True,
-                                     prior=prior and strategy == "a4nn")
+                                     population=population and built.uses_population)
             report = strategy_report([o.fitness for o in outcomes], truth, [o.epochs_used for o in outcomes], budget)
             click.echo(f"{Path(path).name[:40]:<40} {strategy:<9} {report['networks']:>5} {100 * report['epochs_saved']:>8.1f} "
                        f"{report['mae']:>7.3f} {report['spearman']:>6.3f} {report['top10_recall']:>6.2f}")

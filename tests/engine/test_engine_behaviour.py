@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from a4nn.engine import FAMILIES, PredictionEngine, custom_family, fit_curve, get_family, replay_curves
+from a4nn.engine import VerdictKind
 from a4nn.engine.replay import epochs_saved
+from a4nn.engine.strategies import a4nn
 
 EXPECTED_FAMILIES = {"a-b^(c-x)", "pow2", "pow3", "log2", "exp2", "exp3", "exp4", "expp3", "expd3", "vap3",
                      "mmf4", "wbl4", "ilog2", "janoschek"}
@@ -76,9 +78,13 @@ def test_values_outside_bounds_never_converge() -> None:
 
 
 def test_never_learns_detector_stops_chance_level_networks() -> None:
-    engine = PredictionEngine(strategy="a4nn", chance_level=50.0)
+    engine = PredictionEngine(strategy="a4nn")  # two classes: chance is 50 %
     decisions = [engine.observe(e, 50.0 + (-1) ** e * 0.5) for e in range(1, 10)]
-    assert any(d.stop and "chance" in d.reason for d in decisions)
+    assert any(d.stop and d.rule == "never-learns" and d.kind is VerdictKind.DROP for d in decisions)
+    ten = PredictionEngine(strategy=a4nn(n_classes=10))  # ten classes: 50 % is learning, 10 % is chance
+    assert not any(ten.observe(e, 50.0 + (-1) ** e * 0.5).stop for e in range(1, 10))
+    ten = PredictionEngine(strategy=a4nn(n_classes=10))
+    assert [ten.observe(e, 10.0 + (-1) ** e).stop for e in range(1, 7)] == [False] * 5 + [True]
     penguin = PredictionEngine(strategy="penguin")
     assert not any(penguin.observe(e, 50.0 + (-1) ** e * 0.5).stop for e in range(1, 7))
 

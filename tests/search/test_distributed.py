@@ -250,6 +250,42 @@ def test_direct_writes_to_postgresql(ray_cluster, postgres_schema_url: str, tiny
         database.dispose()
 
 
+def test_direct_writes_stop_early_on_the_drivers_population(ray_cluster, postgres_schema_url: str,
+                                                            tiny_data: DataSpec, tmp_path: Path) -> None:
+    """Workers that write their own records decide on the population the driver learned from the database.
+
+    Before, the factory (population included) was pickled into every task and the driver's copy
+    never learned a finished curve, so no network stopped early.
+    """
+    from a4nn.engine import Strategy
+    from a4nn.engine.rules import Hopeless, HopelessSettings
+    from a4nn.migrations.runner import upgrade_database
+    from a4nn.search.engine_factory import EngineFactory
+
+    upgrade_database(postgres_schema_url)
+    database = Database.open(postgres_schema_url)
+    try:
+        recorder = Recorder(database)
+        candidates = make_candidates(recorder, 3, search="direct-engine")
+        # with no veto, the hopeless rule stops every network at epoch 4 once one network finished
+        once_one_finished = Strategy("hopeless", stops=(Hopeless(HopelessSettings(min_curves=1, min_epochs=4)),))
+        factory = EngineFactory(once_one_finished, epochs=5, r=0.5)
+        evaluator = RayEvaluator(recorder, factory, tiny_data, tiny_settings(epochs=5, checkpoints="none"), workers=1,
+                                 run_dir=tmp_path, slot="cpu", direct_writes=True)
+        try:
+            results = evaluator.evaluate(candidates)
+        finally:
+            evaluator.close()
+        assert evaluator.reports == 0  # every decision was made in the workers
+        assert results[0].status == "completed" and results[0].epochs_trained == 5
+        for result in results[1:]:  # dispatched after the first finished: its curve reached the worker
+            assert result.status == "stopped" and result.terminated_early and result.epochs_trained == 4
+            assert architecture(database, result.candidate.architecture_id).stop_epoch == 4
+        assert len(factory.population.curves) == 1 and factory.population.finished == 3
+    finally:
+        database.dispose()
+
+
 def test_ctrl_c_cancels_tasks_and_leaves_search_resumable(ray_cluster, database: Database, recorder: Recorder,
                                                           tiny_data: DataSpec, tmp_path: Path) -> None:
     candidates = make_candidates(recorder, 3)

@@ -1,4 +1,4 @@
-"""The engines of one search share a population prior: full curves teach it, resume refills it."""
+"""The engines of one search share a population: full curves teach it, resume refills it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 from test_supervision import make_candidate, metrics
 
-from a4nn.engine import PredictionEngine
-from a4nn.engine.prior import CurvePrior
-from a4nn.search.engine_factory import EngineFactory, chance_band, population_from_database, search_knobs
+from a4nn.engine import PredictionEngine, VerdictKind
+from a4nn.engine.rules import NeverLearns, Plateau
+from a4nn.engine.strategies import a4nn
+from a4nn.search.engine_factory import EngineFactory, chance_band, population_from_database
 from a4nn.search.evaluation import TrainSettings
 from a4nn.search.supervision import EpochSupervisor
 from _tiny import tiny_split
@@ -31,15 +32,17 @@ def _train(recorder, factory: EngineFactory, index: int, curve: list[float], tmp
 def test_engines_share_one_prior_and_only_full_curves_teach_it(recorder, tmp_path: Path) -> None:
     factory = EngineFactory("a4nn", epochs=6, r=0.5, prior_curves=2)
     first, second = factory(), factory()
-    assert first.prior is second.prior is factory.prior and factory.prior.min_curves == 2
-    assert first.settings()["extra"]["prior"]["min_curves"] == 2  # recorded in engine_configs
+    assert first.population is second.population is factory.population
+    stops = {rule["rule"]: rule for rule in first.settings()["extra"]["stops"]}  # recorded in engine_configs
+    assert stops["prior"]["min_curves"] == 2 and stops["plateau"]["min_curves"] == 2
 
     _train(recorder, factory, 0, RISING, tmp_path, epochs=6)
-    assert len(factory.prior.curves) == 1 and list(factory.prior.curves[0]) == RISING
+    assert len(factory.population.curves) == 1 and list(factory.population.curves[0]) == RISING
+    assert factory.population.traces[0] is not None  # the extrapolations it made, for calibration
     _train(recorder, factory, 1, RISING[:4], tmp_path, epochs=6)  # ran out of data: not complete
-    assert len(factory.prior.curves) == 1
+    assert len(factory.population.curves) == 1
     _train(recorder, factory, 2, [v + 5 for v in RISING], tmp_path, epochs=6)
-    assert factory.prior.ready
+    assert len(factory.population.curves) == 2
 
 
 def test_a_warming_prior_forbids_stopping_a_plateau(recorder, tmp_path: Path) -> None:
@@ -49,7 +52,7 @@ def test_a_warming_prior_forbids_stopping_a_plateau(recorder, tmp_path: Path) ->
     assert not result.terminated_early and result.epochs_trained == 10
 
     no_prior = EngineFactory("penguin", epochs=10, r=0.5)
-    assert no_prior.prior is None and no_prior().prior is None
+    assert no_prior.population is None and no_prior().population is None
     assert EngineFactory("none", epochs=10, r=0.5)() is None
 
 
@@ -61,79 +64,106 @@ def test_resume_refills_the_prior_from_the_database(recorder, tmp_path: Path) ->
     assert population.curves == [RISING]
 
     fresh = EngineFactory("a4nn", epochs=6, r=0.5, prior_curves=10)
-    assert fresh.teach(population) == 1 and len(fresh.prior.curves) == 1
+    assert fresh.teach(population) == 1 and len(fresh.population.curves) == 1
     assert EngineFactory("none", epochs=6, r=0.5).teach(population) == 0
+
+
+CHANCE = [50.0] * 12
+LEARNER = [50.0 + 3 * e for e in range(12)]
+
+
+def _three_at_chance(recorder, factory: EngineFactory, tmp_path: Path, search: str, flops: float | None = None) -> None:
+    """The warm-up: three networks at chance train to the end (the never-learns rule calibrates on them)."""
+    for index in range(3):
+        _, result = _train(recorder, factory, 10 + index, CHANCE, tmp_path, epochs=12, search=search, flops=flops)
+        assert not result.terminated_early
 
 
 def test_resume_restores_the_fitness_of_stopped_networks(recorder, tmp_path: Path) -> None:
     """The contender rule ranks a network among every finished one, stopped ones included, after a resume too."""
-    live = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
-    candidate, result = _train(recorder, live, 0, [50.0] * 12, tmp_path, epochs=12, search="resumed-stop")
+    live = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=3)
+    _three_at_chance(recorder, live, tmp_path, "resumed-stop")
+    candidate, result = _train(recorder, live, 0, CHANCE, tmp_path, epochs=12, search="resumed-stop")
     assert result.terminated_early  # dropped at chance by the never-learns rule
-    _train(recorder, live, 1, [50.0 + 3 * e for e in range(12)], tmp_path, epochs=12, search="resumed-stop")
-    assert sorted(live.prior.fitness.values()) == [50.0, 83.0]
+    _train(recorder, live, 1, LEARNER, tmp_path, epochs=12, search="resumed-stop")
+    assert sorted(live.population.fitness.values()) == [50.0] * 4 + [83.0]
 
     population = population_from_database(recorder.database, candidate.search_id, 12)
     assert population.stopped_fitness == [50.0]
-    fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
-    assert fresh.teach(population) == 1
-    assert sorted(fresh.prior.fitness.values()) == sorted(live.prior.fitness.values())
-    assert fresh.prior.threshold(2) == live.prior.threshold(2) == 50.0
+    fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=3)
+    assert fresh.teach(population) == 4
+    assert sorted(fresh.population.fitness.values()) == sorted(live.population.fitness.values())
+    assert fresh.population.threshold(2) == live.population.threshold(2) == 50.0
 
 
 def test_the_engine_learns_each_networks_mflops_and_resume_restores_them(recorder, tmp_path: Path) -> None:
     """The Pareto contender rule needs every finished network's cost, also after a resume."""
-    live = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
-    candidate, result = _train(recorder, live, 0, [50.0] * 12, tmp_path, epochs=12, search="costs", flops=2.5)
+    live = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=3)
+    _three_at_chance(recorder, live, tmp_path, "costs", flops=9.0)
+    candidate, result = _train(recorder, live, 0, CHANCE, tmp_path, epochs=12, search="costs", flops=2.5)
     assert result.terminated_early
-    _train(recorder, live, 1, [50.0 + 3 * e for e in range(12)], tmp_path, epochs=12, search="costs", flops=4.0)
-    assert sorted(live.prior.costs.values()) == [2.5, 4.0]
+    _train(recorder, live, 1, LEARNER, tmp_path, epochs=12, search="costs", flops=4.0)
+    assert sorted(live.population.costs.values()) == [2.5, 4.0, 9.0, 9.0, 9.0]
 
     population = population_from_database(recorder.database, candidate.search_id, 12)
-    assert population.curve_costs == [4.0] and population.stopped_costs == [2.5]
-    fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=10)
-    assert fresh.teach(population) == 1
-    assert sorted(zip(fresh.prior.fitness.values(), fresh.prior.costs.values())) == [(50.0, 2.5), (83.0, 4.0)]
-    assert fresh.prior.dominators(60.0, cost=5.0) == live.prior.dominators(60.0, cost=5.0) == 1
+    assert population.curve_costs == [9.0, 9.0, 9.0, 4.0] and population.stopped_costs == [2.5]
+    fresh = EngineFactory("a4nn", epochs=12, r=0.5, chance_band=(50.0, 50.0), prior_curves=3)
+    assert fresh.teach(population) == 4
+    assert sorted(zip(fresh.population.fitness.values(), fresh.population.costs.values())) == sorted(
+        zip(live.population.fitness.values(), live.population.costs.values()))
+    assert fresh.population.dominators(60.0, cost=5.0) == live.population.dominators(60.0, cost=5.0) == 1
+
+
+def _rule(engine: PredictionEngine, kind: type):
+    return next(rule for rule in engine.strategy.stops if isinstance(rule, kind))
 
 
 def test_chance_band_of_an_unbalanced_split() -> None:
     data = tiny_split(n_val=16)
     data.val_y[:2] = 0  # 9 of class 0, 7 of class 1 -> always-0 scores 56.25 %, always-1 43.75 %
     assert chance_band(data) == (43.75, 56.25)
-    engine = EngineFactory("a4nn", epochs=6, r=0.5, chance_band=chance_band(data))()
-    assert engine.chance_level == 50.0 and engine.chance_tolerance == 8.25
+    never = _rule(EngineFactory("a4nn", epochs=6, r=0.5, chance_band=chance_band(data))(), NeverLearns)
+    assert never.level == 50.0 and never.settings.tolerance == 8.25
 
 
-def test_search_knobs_follow_the_validation_set() -> None:
-    quick = search_knobs(n_val=120)
-    assert quick["plateau_r"] == pytest.approx(100 / 120) and quick["prior_tolerance"] == pytest.approx(200 / 120)
-    assert quick["hopeless_tolerance"] == pytest.approx(400 / 120)
-    assert quick["pareto_contenders"] is True and quick["contender_k"] == 1  # the front, not a top-10
-    assert quick["contender_z"] == 1.0  # one held-out MAE of optimism, not the top-10 rule's 1.5
-    paper = search_knobs(n_val=400)  # a large validation set keeps the engine's own radii
-    assert paper == {"pareto_contenders": True, "contender_k": 1, "contender_z": 1.0, "plateau_r": pytest.approx(0.25),
-                     "prior_tolerance": 0.8, "hopeless_tolerance": 1.6}
-    assert search_knobs() == {"pareto_contenders": True, "contender_k": 1, "contender_z": 1.0,
-                              "hopeless_tolerance": 1.6}
-
-
-def test_factory_engines_carry_the_search_knobs_and_record_them() -> None:
-    engine = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120)()
-    assert engine.n == 3 and engine.plateau_r == pytest.approx(100 / 120) and engine.pareto_contenders
-    extra = engine.settings()["extra"]
-    assert extra["plateau_r"] == pytest.approx(100 / 120) and extra["prior"]["pareto_contenders"] is True
-    assert extra["prior"]["hopeless_tolerance"] == pytest.approx(400 / 120)
-    assert engine.contender_z == 1.0 and extra["prior"]["contender_z"] == 1.0
+def test_the_search_runs_the_same_a4nn_default_as_a_replay() -> None:
+    """One default: the factory builds the strategy engine replay builds, from what it knows of the data."""
+    engine = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120, prior_curves=6)()
+    assert engine.strategy.settings() == a4nn(r=1.0, n_val=120, min_curves=6).settings()
+    assert engine.n == 3 and _rule(engine, Plateau).settings.radius == pytest.approx(100 / 120)
+    assert _rule(engine, Plateau).settings.budget == pytest.approx(100 / 120)  # one validation image
+    assert [v["rule"] for v in engine.settings()["extra"]["vetoes"]] == ["pareto-contender", "top-contender", "audit"]
+    assert a4nn(n_val=400).settings() == a4nn().settings()  # a large validation set keeps the half-point budget
     penguin = EngineFactory("penguin", epochs=20, r=1.0, n_val=120)()
-    assert penguin.n == 3 and penguin.plateau_r == 0.25  # the faithful PENGUIN rule is left alone
+    assert penguin.n == 3 and [r["rule"] for r in penguin.settings()["extra"]["stops"]] == ["extrapolation"]
+
+
+def _teach(factory: EngineFactory, curves: list[list[float]]) -> None:
+    for curve in curves:
+        engine = factory()
+        for t, v in enumerate(curve, 1):
+            engine.observe(t, v)
+        assert engine.complete()
 
 
 def test_a_network_at_chance_is_dropped_after_the_engines_own_guard() -> None:
-    """With precise BatchNorm the search keeps the engine's c_min + n = 6 epochs at chance (no half-budget guard)."""
-    engine = EngineFactory("a4nn", epochs=20, r=1.0, chance_band=(50.0, 50.0), n_val=120)()
+    """Once finished networks at chance show where chance ends, the guard is the engine's c_min + n = 6 epochs."""
+    factory = EngineFactory("a4nn", epochs=20, r=1.0, chance_band=(50.0, 50.0), n_val=120, prior_curves=3)
+    cold = factory()
+    assert not any(cold.observe(t, 50.0).stop for t in range(1, 11))  # no finished network yet: nothing to go by
+    _teach(factory, [[50.0] * 20] * 3)
+    engine = factory()
     decisions = [engine.observe(t, 50.0) for t in range(1, 11)]
     assert [d.stop for d in decisions[:6]] == [False] * 5 + [True]
-    assert decisions[5].reason == "never learns (chance level)"
-    learner = EngineFactory("a4nn", epochs=20, r=1.0, chance_band=(50.0, 50.0), n_val=120)()
+    assert decisions[5].rule == "never-learns" and decisions[5].kind is VerdictKind.DROP
+    learner = factory()
     assert not any(learner.observe(t, v).stop for t, v in enumerate([50.0] * 5 + [62.0, 70.0, 76.0], 1))
+
+
+def test_the_never_learns_guard_waits_past_the_latest_late_learner() -> None:
+    """A finished network that sat at chance for 8 epochs and then learned moves the guard to epoch 9."""
+    factory = EngineFactory("a4nn", epochs=20, r=1.0, chance_band=(50.0, 50.0), n_val=120, prior_curves=3)
+    _teach(factory, [[50.0] * 20] * 3 + [[50.0] * 8 + [60.0 + t for t in range(12)]])
+    engine = factory()
+    decisions = [engine.observe(t, 50.0) for t in range(1, 12)]
+    assert [d.stop for d in decisions].index(True) == 8  # the 9th observation, past the late learner's 8

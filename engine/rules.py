@@ -1,0 +1,671 @@
+"""Stop rules and vetoes: the pieces an engine strategy is composed of (in the spirit of Optuna's pruners).
+
+Every piece is a small class with its own frozen settings dataclass and one method,
+``decide(curve, population) -> Verdict | None``:
+
+* a **stop rule** answers with a :class:`Verdict` of kind ``STOP`` (a fitness meant as
+  the network's final value, which a veto may overrule) or ``DROP`` (the network is out
+  of the race, e.g. it never learns; no veto applies), or None when it has nothing to say;
+* a **veto** is asked about the stop a rule proposed (``curve.proposal``) and answers
+  ``KEEP`` (keep training) or None (no objection).
+
+The engine asks the stop rules in order; the first verdict that no veto overrules
+stops the network. A verdict carries the fitness handed to the NAS, the error the rule
+expects of it (calibrated on the population's finished curves where the rule can be
+calibrated, inf when unknown), optionally the best final value it thinks still possible,
+and a reason for people (logs, the lineage's predictions); code never reads the reason.
+
+Self-calibration: rules that decide on a curve's own shape (plateau, extrapolation
+agreement) do not carry fixed tolerances in a search. Once ``min_curves`` networks of
+the population trained to the end, they replay a small grid of settings over those
+complete curves and keep the one that saves the most epochs while the fitness it would
+have handed back stays within ``budget`` points of the final value on average; that
+mean error is what the verdict reports. Without a population (a lone engine) they run
+with their stated settings.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from a4nn.engine.population import Population
+from a4nn.engine.prior import CurvePrior
+
+
+class VerdictKind(Enum):
+    STOP = "stop"   # stop with a fitness meant as the final value; vetoes may overrule it
+    DROP = "drop"   # stop: the network is out of the race whatever its final value; no veto
+    KEEP = "keep"   # a veto: keep training
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One rule's answer. ``reason`` is for people only."""
+
+    kind: VerdictKind
+    rule: str
+    fitness: float = math.nan
+    error: float = math.inf          # expected |fitness - final value|; inf when unknown
+    optimistic: float | None = None  # the best final value still possible, when the rule knows it
+    function: str | None = None      # what produced the fitness (a family, "prior"), for the lineage
+    reason: str = ""
+
+
+@dataclass
+class Curve:
+    """What a rule sees of the network being trained.
+
+    ``values``/``epochs``: the finite observations so far; ``predictions``: the engine's
+    extrapolation to ``length`` epochs after each observation (inf where none);
+    ``maximize``: whether larger is better (accuracy) or smaller (loss); ``bounds``: the
+    fitness range; ``cost``: the network's cost (MFLOPs) when known; ``key``: its entry
+    in the population; ``memory``: per-rule history across observations (cleared when a
+    retried epoch rewinds the curve); ``proposal``: the stop a veto is asked about.
+    """
+
+    length: int
+    maximize: bool = True
+    bounds: tuple[float, float] = (0.0, 100.0)
+    cost: float | None = None
+    key: int | None = None
+    epochs: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    predictions: list[float] = field(default_factory=list)
+    memory: dict[str, list[float]] = field(default_factory=dict)
+    proposal: Verdict | None = None
+
+    @property
+    def t(self) -> int:
+        return len(self.values)
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.maximize else -1.0
+
+    def clip(self, value: float) -> float:
+        low, high = self.bounds
+        return min(max(value, low), high)
+
+    @property
+    def selected(self) -> bool:
+        """Whether a contender veto kept this network training for its promise."""
+        return bool(self.memory.get("selected"))
+
+    def history(self, name: str) -> list[float]:
+        return self.memory.setdefault(name, [])
+
+
+class Rule(Protocol):
+    name: str
+    settings: Any
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None: ...
+
+
+def within(values: Sequence[float], r: float, low: float, high: float) -> bool:
+    """PENGUIN's convergence test: finite, inside [low, high], within ±r of the median."""
+    if any(not math.isfinite(v) or v < low or v > high for v in values):
+        return False
+    median = float(np.median(values))
+    return all(median - r <= v <= median + r for v in values)
+
+
+def _first_agreement(series: np.ndarray, n: int, r: float, start: int) -> int | None:
+    """First observation count t >= start whose last n entries of ``series`` lie within ±r of their median."""
+    if len(series) < n:
+        return None
+    windows = sliding_window_view(series, n)  # window i covers observations i+1 .. i+n
+    with np.errstate(invalid="ignore"):
+        median = np.median(windows, axis=1, keepdims=True)
+        ok = np.all(np.isfinite(windows), axis=1) & np.all(np.abs(windows - median) <= r + 1e-12, axis=1)
+    counts = np.arange(n, len(series) + 1)
+    hits = np.nonzero(ok & (counts >= start))[0]
+    return int(counts[hits[0]]) if len(hits) else None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What replaying a rule over the population's complete curves showed for one setting."""
+
+    setting: tuple
+    error: float      # mean |fitness handed - final| where it fired, after the bias correction
+    fired: int        # on how many curves it fired before the end
+    saved: float      # epochs it would have saved, summed over the curves
+    bias: float = 0.0  # median (final - value the rule saw): added to the fitness it hands back
+
+
+def _calibration(setting: tuple, handed: list[float], finals: list[float], saved: float) -> Calibration:
+    if not handed:
+        return Calibration(setting, math.inf, 0, saved)
+    miss = np.asarray(finals) - np.asarray(handed)
+    bias = float(np.median(miss))
+    return Calibration(setting, float(np.mean(np.abs(miss - bias))), len(handed), saved, bias)
+
+
+def above(values: Sequence[float], floor: float | None, maximize: bool) -> bool:
+    """Whether every value lies above ``floor`` (the top of the chance band); no floor, or a loss: True."""
+    return floor is None or not maximize or min(values) > floor
+
+
+def _pick(calibrations: list[Calibration], budget: float, curves: int) -> Calibration | None:
+    """The setting saving the most epochs whose error stays within the budget (None: no setting qualifies).
+
+    A setting must have fired on at least a quarter of the complete curves (and 5): an error
+    measured on two or three curves says little about the next network.
+    """
+    min_fired = max(5, math.ceil(0.25 * curves))
+    good = [c for c in calibrations if c.fired >= min_fired and c.error <= budget]
+    return max(good, key=lambda c: (c.saved, -c.error)) if good else None
+
+
+# ------------------------------------------------------------------ never learns
+@dataclass(frozen=True)
+class NeverLearnsSettings:
+    """``level``: accuracy of always answering one class (default 100 / ``n_classes``); ``tolerance``:
+    the band around it; ``min_epochs``: observations before the rule may fire. With a population
+    (``calibrate``) it waits for ``min_curves`` complete curves (networks that sit at chance for a
+    while and then learn are common on small data sets, and dropping them early would keep them
+    out of the calibration for good), then past the latest epoch at which a network that did learn
+    was still in the band, and only while the complete curves that were also in the band up to
+    this epoch ended, on average, within ``budget`` of the fitness the rule hands back (the mean
+    of the values, plus their median drift)."""
+
+    n_classes: int = 2
+    level: float | None = None
+    tolerance: float = 2.0
+    min_epochs: int = 6
+    calibrate: bool = True
+    min_curves: int = 10
+    budget: float = math.inf
+
+
+class NeverLearns:
+    """A network whose every observation sits at chance level is dropped there."""
+
+    name = "never-learns"
+
+    @property
+    def uses_population(self) -> bool:
+        return self.settings.calibrate
+
+    def __init__(self, settings: NeverLearnsSettings = NeverLearnsSettings()):
+        self.settings = settings
+
+    @property
+    def level(self) -> float:
+        s = self.settings
+        return s.level if s.level is not None else 100.0 / max(s.n_classes, 1)
+
+    def _guard(self, curve: Curve, population: Population | None) -> int:
+        guard = self.settings.min_epochs
+        if self.settings.calibrate and population is not None and population.curves:
+            guard = max(guard, population.memo(("never-learns", self.level, self.settings.tolerance),
+                                               lambda: self._latest_escape(population)))
+        return min(guard, max(curve.length - 1, 1))
+
+    def _latest_escape(self, population: Population) -> int:
+        latest = 0
+        for c in population.curves:  # every late learner counts, contenders above all
+            outside = np.abs(c - self.level) > self.settings.tolerance
+            if outside[-1] and outside.any():
+                latest = max(latest, int(np.argmax(outside)) + 1)
+        return latest
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        if not curve.maximize or curve.t < self._guard(curve, population):
+            return None
+        if self.settings.calibrate and population is not None and len(population.sampled) < self.settings.min_curves:
+            return None
+        if not all(abs(v - self.level) <= self.settings.tolerance for v in curve.values):
+            return None
+        fitness, error = float(np.mean(curve.values)), math.inf
+        if self.settings.calibrate and population is not None:
+            drift = population.memo(("never-learns-drift", self.level, self.settings.tolerance, curve.t),
+                                    lambda: self._drift(population, curve.t))
+            if drift is not None:
+                fitness, error = curve.clip(fitness + drift[0]), drift[1]
+            if error > self.settings.budget:
+                return None
+        return Verdict(VerdictKind.DROP, self.name, fitness, error, reason="never learns (chance level)")
+
+    def _drift(self, population: Population, t: int) -> tuple[float, float] | None:
+        """Median and mean deviation of (final - mean of the first t values) over complete curves at chance until t."""
+        misses = [float(c[-1] - np.mean(c[:t])) for c in population.sampled
+                  if np.all(np.abs(c[:t] - self.level) <= self.settings.tolerance)]
+        if len(misses) < 3:
+            return None
+        median = float(np.median(misses))
+        return median, float(np.mean(np.abs(np.asarray(misses) - median)))
+
+
+# ------------------------------------------------------------------ population prior
+@dataclass(frozen=True)
+class PriorSettings:
+    """The regression (``min_curves``, ``ridge``); ``n`` successive trusted estimates within ±``r``
+    stop the network; trusted: held-out error at most ``tolerance`` and ``support`` complete curves
+    ended within ±max(``support_width`` x held-out error, ``r``) of the estimate (``leverage_slack``,
+    opt-in: the prefix must also lie among the complete curves' prefixes)."""
+
+    min_curves: int = 10
+    ridge: float = 1e-2
+    n: int = 2
+    r: float = 0.5
+    tolerance: float = 0.5
+    support: int = 3
+    support_width: float = 3.0
+    leverage_slack: float | None = None
+    min_epochs: int = 6
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float      # clipped to the bounds; inf when the prior has none
+    held_out: float
+    supported: bool
+
+
+class PriorAgreement:
+    """Stop on the population prior's estimate once it is trusted and agrees with itself."""
+
+    name = "prior"
+
+    @property
+    def uses_population(self) -> bool:
+        return True
+
+    def __init__(self, settings: PriorSettings = PriorSettings()):
+        self.settings = settings
+        self.prior = CurvePrior(settings.min_curves, settings.ridge)
+
+    def estimate(self, curve: Curve, population: Population | None) -> Estimate:
+        """The prior's estimate of this curve's final value (cached per observation count)."""
+        cached = curve.memory.get("prior-estimate")
+        if cached is not None and cached[0] == curve.t:
+            return cached[1]  # type: ignore[return-value]
+        s = self.settings
+        guess, held_out = self.prior.predict(population, curve.values)
+        supported = math.isfinite(guess) and (s.support < 1 or self.prior.support(
+            population, curve.t, guess, max(s.support_width * held_out, s.r)) >= s.support) and (
+            s.leverage_slack is None or self.prior.inside(population, curve.values, s.leverage_slack))
+        result = Estimate(curve.clip(guess) if math.isfinite(guess) else math.inf, held_out, supported)
+        curve.memory["prior-estimate"] = [curve.t, result]  # type: ignore[list-item]
+        return result
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        s = self.settings
+        if population is None or curve.t < s.min_epochs:
+            return None
+        estimate = self.estimate(curve, population)
+        trusted = estimate.supported and estimate.held_out <= s.tolerance
+        recent = curve.history(self.name)
+        recent.append(estimate.value if trusted else math.inf)
+        low, high = curve.bounds
+        if len(recent) >= s.n and within(recent[-s.n:], s.r, low, high):
+            return Verdict(VerdictKind.STOP, self.name, estimate.value, estimate.held_out, function="prior",
+                           reason=f"prior agrees (held-out MAE {estimate.held_out:.3f})")
+        return None
+
+
+# ------------------------------------------------------------------ plateau
+@dataclass(frozen=True)
+class PlateauSettings:
+    """The last ``n`` observations within ±``radius`` of their median; the fitness is the best of them.
+    Calibrated (with a population): radius in ``radius`` x (1, 2, 4) and n in (``n``, 2``n``), the
+    setting that saves most while its mean error stays within ``budget``. ``floor``: a plateau must
+    lie above it (the a4nn default puts the top of the chance band there: a network resting at
+    chance is the never-learns rule's case, and many such networks learn later)."""
+
+    n: int = 4
+    radius: float = 0.25
+    budget: float = 0.5
+    calibrate: bool = True
+    min_curves: int = 10
+    min_epochs: int = 4
+    floor: float | None = None
+
+
+class Plateau:
+    name = "plateau"
+
+    @property
+    def uses_population(self) -> bool:
+        return self.settings.calibrate
+
+    def __init__(self, settings: PlateauSettings = PlateauSettings()):
+        self.settings = settings
+
+    def _grid(self) -> list[tuple[int, float]]:
+        s = self.settings
+        return [(n, s.radius * m) for n in (s.n, 2 * s.n) for m in (1.0, 2.0, 4.0)]
+
+    def _first(self, c: np.ndarray, n: int, radius: float, maximize: bool) -> int | None:
+        start = max(n, self.settings.min_epochs)
+        while True:
+            t = _first_agreement(c, n, radius, start)
+            if t is None or above(c[t - n:t], self.settings.floor, maximize):
+                return t
+            start = t + 1
+
+    def calibration(self, population: Population, maximize: bool) -> Calibration | None:
+        def compute() -> Calibration | None:
+            results = []
+            for n, radius in self._grid():
+                handed, finals, saved = [], [], 0.0
+                for c in population.sampled:
+                    t = self._first(c, n, radius, maximize)
+                    if t is None or t >= len(c):
+                        continue
+                    tail = c[t - n:t]
+                    handed.append(float(np.max(tail) if maximize else np.min(tail)))
+                    finals.append(float(c[-1]))
+                    saved += len(c) - t
+                results.append(_calibration((n, radius), handed, finals, saved))
+            return _pick(results, self.settings.budget, len(population.sampled))
+        return population.memo(("plateau", self.settings, maximize), compute)
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        s = self.settings
+        n, radius, error, bias = s.n, s.radius, math.inf, 0.0
+        if s.calibrate and population is not None and len(population.sampled) >= s.min_curves:
+            calibrated = self.calibration(population, curve.maximize)
+            if calibrated is None:
+                return None  # no setting keeps its fitness within the budget on these curves
+            (n, radius), error, bias = calibrated.setting, calibrated.error, calibrated.bias
+        if curve.t < max(n, s.min_epochs):
+            return None
+        tail = [float(v) for v in curve.values[-n:]]
+        low, high = curve.bounds
+        if within(tail, radius, low, high) and above(tail, s.floor, curve.maximize):
+            best = max(tail) if curve.maximize else min(tail)
+            return Verdict(VerdictKind.STOP, self.name, curve.clip(best + bias), error,
+                           reason=f"plateau ({n} values within ±{radius:.3f})")
+        return None
+
+
+# ------------------------------------------------------------------ extrapolation agreement (PENGUIN)
+@dataclass(frozen=True)
+class ExtrapolationSettings:
+    """PENGUIN's rule: the last ``n`` extrapolations finite, inside the bounds and within ±``r`` of
+    their median. Calibrated (with a population whose complete curves carry their extrapolations):
+    n in (``n``, ``n`` + 2) and r in ``r`` x (0.25, 0.5, 1, 2), within ``budget``. ``floor``: the last
+    ``n`` observations must lie above it (as for the plateau)."""
+
+    n: int = 3
+    r: float = 0.5
+    budget: float = 0.5
+    calibrate: bool = False
+    min_curves: int = 10
+    floor: float | None = None
+
+
+class ExtrapolationAgreement:
+    name = "extrapolation"
+
+    @property
+    def uses_population(self) -> bool:
+        return self.settings.calibrate
+
+    def __init__(self, settings: ExtrapolationSettings = ExtrapolationSettings()):
+        self.settings = settings
+
+    def calibration(self, population: Population, bounds: tuple[float, float],
+                    maximize: bool = True) -> Calibration | None:
+        def compute() -> Calibration | None:
+            traced = population.sampled_traces()
+            if len(traced) < self.settings.min_curves:
+                return None
+            low, high = bounds
+            results = []
+            for n in (self.settings.n, self.settings.n + 2):
+                for r in (self.settings.r * m for m in (0.25, 0.5, 1.0, 2.0)):
+                    handed, finals, saved = [], [], 0.0
+                    for c, trace in traced:
+                        inside = np.where((trace >= low) & (trace <= high), trace, np.nan)
+                        start = n
+                        while True:
+                            t = _first_agreement(inside, n, r, start)
+                            if t is None or above(c[t - n:t], self.settings.floor, maximize):
+                                break
+                            start = t + 1
+                        if t is None or t >= len(c):
+                            continue
+                        handed.append(float(trace[t - 1]))
+                        finals.append(float(c[-1]))
+                        saved += len(c) - t
+                    results.append(_calibration((n, r), handed, finals, saved))
+            return _pick(results, self.settings.budget, len(traced))
+        return population.memo(("extrapolation", self.settings, bounds, maximize), compute)
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        s = self.settings
+        n, r, error, bias = s.n, s.r, math.inf, 0.0
+        if s.calibrate and population is not None:
+            calibrated = self.calibration(population, curve.bounds, curve.maximize)
+            if calibrated is None:
+                return None
+            (n, r), error, bias = calibrated.setting, calibrated.error, calibrated.bias
+        recent = curve.predictions[-n:]
+        low, high = curve.bounds
+        if len(recent) == n and within(recent, r, low, high) and above(curve.values[-n:], s.floor, curve.maximize):
+            return Verdict(VerdictKind.STOP, self.name, curve.clip(float(recent[-1]) + bias), error,
+                           reason=f"{n} extrapolations within ±{r:.3f}")
+        return None
+
+
+# ------------------------------------------------------------------ hopeless
+@dataclass(frozen=True)
+class HopelessSettings:
+    """Once ``min_curves`` networks completed: the most any complete curve gained after ``t``
+    epochs over its best value so far bounds what this one can still reach; a network whose bound
+    cannot make the contenders (the vetoes decide) stops. Its fitness is the lower-error estimate
+    of best-so-far + median gain and the prior's (``max_error``: no stop while both errors exceed it)."""
+
+    min_curves: int = 10
+    min_epochs: int = 6
+    max_error: float = math.inf
+
+
+@dataclass(frozen=True)
+class _Gains:
+    scores: np.ndarray   # complete curves in score space (sign x value)
+    best: np.ndarray     # their running best
+    gain: np.ndarray     # final - running best, per curve and observation count
+    bound: np.ndarray    # per observation count: the largest gain of any complete curve
+
+
+class Hopeless:
+    """A network whose best value so far plus the largest gain any finished network made from the
+    same epoch on cannot make the contenders stops; its fitness comes from the finished networks
+    whose best value at this epoch was closest to its own (their median gain, and the mean
+    deviation from it as the expected error), or from the prior where that is more accurate."""
+
+    name = "hopeless"
+    neighbours = 7
+
+    @property
+    def uses_population(self) -> bool:
+        return True
+
+    def __init__(self, settings: HopelessSettings = HopelessSettings(), prior: PriorAgreement | None = None):
+        self.settings = settings
+        self.prior = prior
+
+    def gains(self, population: Population, sign: float) -> _Gains | None:
+        def compute() -> _Gains | None:
+            if len(population.sampled) < self.settings.min_curves:
+                return None
+
+            def running(curves: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                scores = sign * np.stack(curves)
+                best = np.fmax.accumulate(np.nan_to_num(scores, nan=-np.inf), axis=1)
+                return best, scores[:, -1:] - best
+
+            best, gain = running(population.sampled)  # estimates: a fair sample
+            _, every_gain = running(population.curves)  # the bound: every network, contenders included
+            return _Gains(best, best, gain, every_gain.max(axis=0))
+        return population.memo(("gains", self.settings.min_curves, sign), compute)
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        if population is None or curve.t < self.settings.min_epochs or curve.t >= curve.length:
+            return None
+        gains = self.gains(population, curve.sign)
+        if gains is None:
+            return None
+        i = curve.t - 1
+        best = max(curve.sign * v for v in curve.values)
+        optimistic = curve.clip(curve.sign * (best + gains.bound[i]))
+        near = np.argsort(np.abs(gains.best[:, i] - best), kind="stable")[: self.neighbours]
+        their = gains.gain[near, i]
+        median = float(np.median(their))
+        # the neighbours' spread alone is overconfident where they happen to agree (a handful of
+        # networks that never learned): the spread over all sampled networks is the floor
+        spread = float(np.mean(np.abs(gains.gain[:, i] - np.median(gains.gain[:, i]))))
+        error = max(float(np.mean(np.abs(their - median))), spread)
+        fitness, source = curve.clip(curve.sign * (best + median)), "gain"
+        if self.prior is not None:
+            estimate = self.prior.estimate(curve, population)
+            if estimate.supported and math.isfinite(estimate.value) and estimate.held_out < error:
+                fitness, error, source = estimate.value, estimate.held_out, "prior"
+        if error > self.settings.max_error:
+            return None
+        return Verdict(VerdictKind.STOP, self.name, fitness, error, optimistic=optimistic,
+                       function="prior" if source == "prior" else None,
+                       reason=f"at most {optimistic:.3f} reachable ({source} estimate {fitness:.3f})")
+
+
+# ------------------------------------------------------------------ vetoes
+def _optimistic(proposal: Verdict, z: float, maximize: bool) -> float:
+    if proposal.optimistic is not None:
+        return proposal.optimistic
+    return proposal.fitness + z * proposal.error if maximize else proposal.fitness - z * proposal.error
+
+
+@dataclass(frozen=True)
+class TopContenderSettings:
+    """A network that could still place in the top ``k`` (default: ``fraction`` of the finished
+    networks, at least one) trains to the end; "could": the stop's fitness plus ``z`` times its
+    expected error reaches the k-th best. ``with_cost``: also rank by fitness alone when the
+    network's cost is known (off: a Pareto veto judges those)."""
+
+    k: int | None = None
+    fraction: float = 0.1
+    z: float = 1.0
+    with_cost: bool = True
+
+
+class TopContender:
+    name = "top-contender"
+
+    @property
+    def uses_population(self) -> bool:
+        return True
+
+    def __init__(self, settings: TopContenderSettings = TopContenderSettings()):
+        self.settings = settings
+
+    def k(self, population: Population) -> int:
+        s = self.settings
+        return s.k if s.k is not None else max(1, math.ceil(s.fraction * population.finished))
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        s, proposal = self.settings, curve.proposal
+        if population is None or proposal is None or (curve.cost is not None and not s.with_cost):
+            return None
+        k = self.k(population)
+        if k < 1:
+            return None
+        threshold = population.threshold(k, curve.maximize, exclude=curve.key)
+        if not math.isfinite(threshold):
+            return Verdict(VerdictKind.KEEP, self.name, reason=f"top-{k} not known yet")
+        optimistic = _optimistic(proposal, s.z, curve.maximize)
+        if not math.isfinite(optimistic):
+            return Verdict(VerdictKind.KEEP, self.name, reason=f"{proposal.rule}'s error unknown: cannot rule out the top-{k}")
+        if (optimistic >= threshold) if curve.maximize else (optimistic <= threshold):
+            curve.memory["selected"] = [1.0]  # kept for its promise: not a fair sample any more
+            return Verdict(VerdictKind.KEEP, self.name,
+                           reason=f"contender for the top-{k} ({optimistic:.3f} reaches {threshold:.3f})")
+        return None
+
+
+@dataclass(frozen=True)
+class ParetoContenderSettings:
+    """With the network's cost known: it trains to the end while fewer than ``k`` finished networks
+    dominate (fitness, cost) at its optimistic fitness (``k = 1``: it could join the Pareto front)."""
+
+    k: int = 1
+    z: float = 1.0
+
+
+class ParetoContender:
+    name = "pareto-contender"
+
+    @property
+    def uses_population(self) -> bool:
+        return True
+
+    def __init__(self, settings: ParetoContenderSettings = ParetoContenderSettings()):
+        self.settings = settings
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        s, proposal = self.settings, curve.proposal
+        if population is None or proposal is None or curve.cost is None or s.k < 1:
+            return None
+        optimistic = _optimistic(proposal, s.z, curve.maximize)
+        if not math.isfinite(optimistic):
+            return Verdict(VerdictKind.KEEP, self.name, reason=f"{proposal.rule}'s error unknown: cannot rule out the front")
+        ahead = population.dominators(optimistic, curve.cost, curve.maximize, exclude=curve.key)
+        if ahead < s.k:
+            curve.memory["selected"] = [1.0]  # kept for its promise: not a fair sample any more
+            return Verdict(VerdictKind.KEEP, self.name, reason=(
+                f"Pareto contender ({optimistic:.3f} at {curve.cost:.3f} MFLOPs is dominated by {ahead} < {s.k})"))
+        return None
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Every ``every``-th network a rule would stop trains to the end anyway."""
+
+    every: int = 10
+
+
+class Audit:
+    """Keeps the calibration honest: without it, only networks no rule stopped finish.
+
+    The rules calibrate on complete curves, and once they stop networks the complete curves
+    are the ones that did not look stoppable: a network that sat on a low plateau and then
+    learned is stopped and never seen again, so its kind never shows in the calibration.
+    Letting every ``every``-th candidate for a stop finish shows the population such curves.
+    Which networks: decided once per network, from the number of networks finished when it
+    was first proposed for a stop.
+    """
+
+    name = "audit"
+
+    @property
+    def uses_population(self) -> bool:
+        return True
+
+    def __init__(self, settings: AuditSettings = AuditSettings()):
+        self.settings = settings
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        if population is None or self.settings.every < 1:
+            return None
+        chosen = curve.memory.get(self.name)
+        if chosen is None:
+            chosen = curve.memory[self.name] = [float(population.finished % self.settings.every
+                                                      == self.settings.every - 1)]
+        if chosen[0]:
+            return Verdict(VerdictKind.KEEP, self.name, reason="audited: trains to the end to calibrate the rules")
+        return None
+
+
+def describe(rule: Any) -> dict[str, Any]:
+    """A rule's name and settings, as recorded in ``engine_configs``."""
+    settings = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(rule.settings).items()}
+    return {"rule": rule.name, **settings}
