@@ -259,9 +259,14 @@ function scatterFigure(data, metric) {
         const mark = early
           ? svg("rect", { class: cls, x: sx(r.flops) - 3.5, y: sy(r.accuracy) - 3.5, width: 7, height: 7, "data-id": r.id })
           : svg("circle", { class: cls, cx: sx(r.flops), cy: sy(r.accuracy), r: 4, "data-id": r.id });
-        layer.append(hoverable(mark, text, `/ui/models/${r.id}`));
+        mark.dataset.tip = text;  // one listener on the chart serves every mark (a search may plot thousands)
+        if (rows.length <= 300) mark.append(svg("title", {}, text));
+        layer.append(mark);
       }
     } });
+  plot.addEventListener("mousemove", (e) => { const tip = e.target.dataset && e.target.dataset.tip; tip ? showTip(e, tip) : hideTip(); });
+  plot.addEventListener("mouseleave", hideTip);
+  plot.addEventListener("click", (e) => { const id = e.target.dataset && e.target.dataset.id; if (id) location.href = `/ui/models/${id}`; });
   const sampled = data.shown < data.plottable ? ` Showing an even sample of ${int(data.shown)} of ${int(data.plottable)} networks (the whole front included).` : "";
   return h("figure", {}, plot,
     legend([["var(--complete)", "trained to the end (filled circle)"], ["", "stopped early by the engine (hollow square)", "border:1.5px solid var(--early)"],
