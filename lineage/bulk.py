@@ -38,7 +38,7 @@ _PREDICTION_COLUMNS = ("architecture_id", "epoch", "target_epoch", "value", "fun
 EpochRow = tuple  # (epoch, train_loss, train_acc, val_loss, val_acc, seconds)
 
 
-def _all_finite(values: tuple[Any, ...]) -> bool:
+def _all_finite(values: Iterable[Any]) -> bool:
     """True when no value is NaN/inf (None counts as finite: it is stored as NULL anyway).
 
     One sum instead of a test per value: NaN and inf survive addition (inf - inf is NaN),
@@ -137,7 +137,7 @@ class BulkLoader:
         params = []
         for architecture_id, epoch, *metrics in rows:
             flags = None
-            if not _all_finite(tuple(metrics)):
+            if not _all_finite(metrics):
                 clean, found = split_nonfinite(dict(zip(_EPOCH_METRICS, metrics)), _EPOCH_METRICS)
                 metrics = [clean[name] for name in _EPOCH_METRICS]
                 flags = json.dumps(found) if found else None
