@@ -150,7 +150,7 @@ def refine(db_url: str, search: str | None, flops_max: float | None, knee: bool,
       a4nn-commons refine 3 --flops-max 2.5 --epochs 500 --workers 4
       a4nn-commons refine --resume 7
     """
-    from a4nn.commons.models.refine import refine as run_refine
+    from a4nn.commons.models.refine import RefineInterrupted, refine as run_refine
 
     if resume_id is None:
         if search is None:
@@ -169,10 +169,9 @@ def refine(db_url: str, search: str | None, flops_max: float | None, knee: bool,
         result = run_refine(database, search, flops_max=flops_max, knee=knee, epochs=epochs or 1, workers=workers,
                             resume=resume_id, run_dir=run_dir, name=name, device=device, lr=lr, engine=engine,
                             ray_address=ray_address, data=data, progress=None if quiet else click.echo)
-    except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; continue with: a4nn-commons refine --resume {resume_id or '<ID>'} "
-                   f"--db {display_url(db_url)}",
-                   err=True)
+    except RefineInterrupted as exc:
+        click.echo(f"\ninterrupted; continue with: a4nn-commons refine --resume {exc.search_id} "
+                   f"--db {display_url(db_url)}", err=True)
         raise
     click.echo(f"\nTable I: refine search {result.search_id} ({result.name}), {result.trained} trained, "
                f"{result.reused} already done, {result.wall_seconds:.1f} s")

@@ -48,6 +48,14 @@ class RefineError(A4nnError):
     """A refine request that cannot run (unknown search, empty selection, mismatched resume)."""
 
 
+class RefineInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a refine run; carries the refine search id so the caller can print the resume command."""
+
+    def __init__(self, search_id: int):
+        super().__init__(f"refine search {search_id} interrupted")
+        self.search_id = search_id
+
+
 @dataclass
 class Selection:
     """The parents chosen from a search's front and how the cut-off was found."""
@@ -407,7 +415,7 @@ def refine(database: Database, search: int | str | None = None, *, flops_max: fl
         result.trained = len(todo)
     except KeyboardInterrupt:
         recorder.set_search_status(refine_id, "interrupted")
-        raise
+        raise RefineInterrupted(refine_id) from None
     except BaseException:
         recorder.set_search_status(refine_id, "failed")
         raise
