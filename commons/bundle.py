@@ -101,7 +101,7 @@ value that was never recorded).
 | predictions | engine interaction | search, generation, index, epoch, target_epoch, value (predicted accuracy at target_epoch), function, params (fitted parameters, JSON), converged, seconds, nonfinite |
 | genomes | distinct genome | hash (sha256 of `encoding:bits`), encoding, bits |
 | genome_parents | evolution edge | child_hash, parent_hash, operator (`init`, `crossover`, `mutation`), search |
-| checkpoints | saved model state | search, generation, index, epoch, format, sha256, size_bytes, source_uri, file (path in this bundle, empty when not exported) |
+| checkpoints | saved model state | search, generation, index, epoch, format, sha256, size_bytes, source_uri (where the search kept it, relative to its run folder), file (path in this bundle, empty when not exported) |
 
 `search.json` holds each search's configuration, seed, status, code version, data set
 and engine configuration, and the environment that exported the bundle;
