@@ -5,7 +5,7 @@ from typing import Callable, TypeVar
 
 import click
 
-from a4nn.lineage.database import DEFAULT_URL, ENV_VAR, Database, resolve_url
+from a4nn.lineage.database import DEFAULT_URL, ENV_VAR, Database, create_db_engine, resolve_url
 
 F = TypeVar("F", bound=Callable)
 
@@ -23,14 +23,18 @@ def db_option(function: F) -> F:
     )(function)
 
 
-def open_db(db_url: str | None, *, upgrade: bool = False) -> Database:
+def open_db(db_url: str | None, *, upgrade: bool = False, must_exist: bool = False) -> Database:
     """Open the database for a command; ``upgrade=True`` first creates/updates the schema.
 
     Writers that start new work on a fresh default database (search, ingest) pass
     ``upgrade=True`` so the first run needs no separate ``db upgrade``; every other
-    command refuses a schema that is behind with a message naming ``db upgrade``.
+    command refuses a schema that is behind with a message naming ``db upgrade``, and
+    never creates a database file. ``must_exist=True`` is for writers that continue
+    recorded work (``search --resume``): they may upgrade a database but not make one.
     """
     url = resolve_url(db_url)
+    if must_exist:
+        create_db_engine(url, create=False).dispose()  # DatabaseNotFoundError for a missing SQLite file
     if upgrade:
         from a4nn.migrations.runner import upgrade_database
 

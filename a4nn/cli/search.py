@@ -93,7 +93,7 @@ def search(ctx: click.Context, db_url: str, resume_id: str | None, name: str | N
             spec.options()
         except run.SpecError:
             raise click.BadParameter("need --pop >= 2, --offspring >= 1, --generations >= 1 and --epochs >= 1")
-    database = open_db(db_url, upgrade=True)
+    database = open_db(db_url, upgrade=True, must_exist=resume_id is not None)  # resuming never creates
     try:
         if resume_id is None:
             result = run.start(spec, database, observer=observer, progress=not quiet)

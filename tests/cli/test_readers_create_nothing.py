@@ -31,6 +31,13 @@ def test_a_reader_on_a_missing_database_fails_in_one_line_and_leaves_no_file(com
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_resume_on_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    """search --resume is a writer that continues recorded work: it may upgrade a database, not make one."""
+    result = run_console(["search", "--resume", "1", "--db", "sqlite:///nothere.db"], cwd=tmp_path)
+    assert_clean_failure(result, 2, "no lineage database", "nothere.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_the_default_database_is_not_created_by_a_reader(tmp_path: Path) -> None:
     result = run_console(["report", "1"], cwd=tmp_path)
     assert_clean_failure(result, 2, "no lineage database", "a4nn.db", HOW)
