@@ -11,6 +11,7 @@ Accepted layouts (``fmt="auto"`` picks by columns):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +68,30 @@ def read_curves(path: Path | str, fmt: str = "auto") -> CurveSet:
         flops.append(float(group["flops"].iloc[0]) if "flops" in group else np.nan)
     flops_array = np.array(flops) if "flops" in frame.columns else None
     return CurveSet(ids, curves, flops_array, str(path))
+
+
+def curves_from_search(database, search_id: int) -> CurveSet:
+    """The validation curves of one recorded search (every network, in training order), with MFLOPs.
+
+    Raises :class:`~a4nn.errors.InputFormatError` when the search does not exist or has no epochs.
+    """
+    from sqlalchemy import select
+
+    from a4nn.lineage.models import Architecture, Epoch, Search
+
+    with database.session() as session:
+        if session.get(Search, search_id) is None:
+            raise InputFormatError(f"no search with id {search_id}", path=str(database.url))
+        rows = session.execute(select(Architecture.id, Architecture.flops).where(Architecture.search_id == search_id)
+                               .order_by(Architecture.id)).all()
+        ids, curves, flops = [], [], []
+        for row in rows:
+            values = session.scalars(select(Epoch.val_acc).where(Epoch.architecture_id == row.id)
+                                     .order_by(Epoch.epoch)).all()
+            if values:
+                ids.append(row.id)
+                curves.append([math.nan if v is None else float(v) for v in values])
+                flops.append(math.nan if row.flops is None else float(row.flops))
+    if not curves:
+        raise InputFormatError(f"search {search_id} has no recorded epochs", path=str(database.url))
+    return CurveSet(ids, curves, np.array(flops), f"search {search_id}")

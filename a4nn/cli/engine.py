@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from a4nn.cli.options import db_option, open_db
+
 
 @click.group()
 def engine() -> None:
@@ -63,3 +65,50 @@ def replay(paths: tuple[Path, ...], strategies: tuple[str, ...], fmt: str, e_pre
             report = strategy_report([o.fitness for o in outcomes], truth, [o.epochs_used for o in outcomes], budget)
             click.echo(f"{Path(path).name[:40]:<40} {strategy:<9} {report['networks']:>5} {100 * report['epochs_saved']:>8.1f} "
                        f"{report['mae']:>7.3f} {report['spearman']:>6.3f} {report['top10_recall']:>6.2f}")
+
+
+@engine.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--search", "search_id", type=int, default=None, help="Index the curves of this recorded search instead.")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["auto", "icpp23", "long"]), default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Result folder (created).")
+@click.option("--fraction", "fractions", type=float, multiple=True, default=(0.03, 0.05, 0.10, 0.25, 0.50),
+              show_default=True, help="Share of the budget to fit on (repeat the option).")
+@click.option("--family", "families", multiple=True, help="Only these families (default: all registered).")
+@click.option("--classes", type=int, default=2, show_default=True, help="Number of classes (chance level).")
+def families(paths: tuple[Path, ...], search_id, db_url: str, fmt: str, out: Path, fractions: tuple[float, ...],
+             families: tuple[str, ...], classes: int) -> None:
+    """Which curve family predicts which kind of curve: fit every family on the first k epochs.
+
+    \b
+    Per family, curve class (never-learns, diverges, learns-late, plateaus,
+    learns-fast; the rules are in a4nn.engine.family_index) and fraction of the
+    budget: error of the predicted final value, fit failures and fit time.
+    Writes OUT/fits.parquet, summary.csv, summary.json (best family per class),
+    families.png and MANIFEST.json.
+    """
+    from a4nn.engine.curves import curves_from_search, read_curves
+    from a4nn.engine.family_index import index_families, summarize, write_index
+
+    if bool(paths) == (search_id is not None):
+        raise click.UsageError("give curve files or --search ID (not both)")
+    if any(not 0 < f < 1 for f in fractions):
+        raise click.BadParameter("fractions must lie strictly between 0 and 1", param_hint="--fraction")
+    if search_id is not None:
+        database = open_db(db_url)
+        try:
+            sets = [curves_from_search(database, search_id)]
+        finally:
+            database.dispose()
+    else:
+        sets = [read_curves(path, fmt) for path in paths]
+    curves = [curve for curve_set in sets for curve in curve_set.curves]
+    rows = index_families(curves, families or None, fractions, classes)
+    folder = write_index(rows, out, ", ".join(s.source for s in sets))
+    summary = summarize(rows)
+    click.echo(f"{len(curves)} curves, {len(rows)} fits -> {folder}")
+    click.echo(f"{'class':<13} {'fraction':>8} {'best family':<12} {'MAE':>7} {'failures':>8}")
+    for (kind, fraction), group in summary.dropna(subset=["mae"]).groupby(["curve_class", "fraction"]):
+        best = group.sort_values("mae").iloc[0]
+        click.echo(f"{kind:<13} {fraction:>8.2f} {best['family']:<12} {best['mae']:>7.2f} {int(best['failures']):>8}")
