@@ -174,7 +174,11 @@ def run_penguin(collection: dict, budget: int, processes: int) -> list[dict]:
 
 
 def _optuna_pruners(budget: int) -> list[tuple[str, dict, object]]:
+    import warnings
+
     import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
     p = optuna.pruners
     out = []
@@ -211,7 +215,10 @@ def optuna_replay(curves: list[list[float]], pruner) -> tuple[list[float], list[
                 break
         fitness.append(curve[stop - 1])
         used.append(stop)
-        study.tell(trial, curve[stop - 1], state=optuna.trial.TrialState.PRUNED if stop < len(curve) else None)
+        if stop < len(curve):
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, curve[-1])
     return fitness, used
 
 
@@ -272,7 +279,7 @@ def run_collection(name: str, collection: dict, processes: int) -> tuple[dict, l
     start = time.perf_counter()
     default, times = run_a4nn(collection, budget)
     sweep = []
-    for z in (0.0, 0.5, 2.0, 3.0):
+    for z in (0.5, 1.0, 3.0):  # the top-contender veto runs at z = 2 by default, the Pareto one at 1
         row, _ = run_a4nn(collection, budget, z)
         sweep.append({"setting": {"z": z}, **row})
     peers = {"penguin": run_penguin(collection, budget, processes), **run_optuna(collection, budget),
