@@ -472,10 +472,10 @@ class HopelessSettings:
 
 @dataclass(frozen=True)
 class _Gains:
-    scores: np.ndarray   # complete curves in score space (sign x value)
-    best: np.ndarray     # their running best
-    gain: np.ndarray     # final - running best, per curve and observation count
-    bound: np.ndarray    # per observation count: the largest gain of any complete curve
+    best: np.ndarray        # running best of the sampled complete curves (score space: sign x value)
+    gain: np.ndarray        # their final - running best, per curve and observation count
+    every_best: np.ndarray  # the same over every complete curve, contenders included (for the bound)
+    every_gain: np.ndarray
 
 
 class Hopeless:
@@ -506,8 +506,8 @@ class Hopeless:
                 return best, scores[:, -1:] - best
 
             best, gain = running(population.sampled)  # estimates: a fair sample
-            _, every_gain = running(population.curves)  # the bound: every network, contenders included
-            return _Gains(best, best, gain, every_gain.max(axis=0))
+            every_best, every_gain = running(population.curves)  # the bound: every network, contenders included
+            return _Gains(best, gain, every_best, every_gain)
         return population.memo(("gains", self.settings.min_curves, sign), compute)
 
     def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
@@ -518,7 +518,8 @@ class Hopeless:
             return None
         i = curve.t - 1
         best = max(curve.sign * v for v in curve.values)
-        optimistic = curve.clip(curve.sign * (best + gains.bound[i]))
+        # the bound: the most any complete network gained from this epoch on (contenders included)
+        optimistic = curve.clip(curve.sign * (best + float(gains.every_gain[:, i].max())))
         near = np.argsort(np.abs(gains.best[:, i] - best), kind="stable")[: self.neighbours]
         their = gains.gain[near, i]
         median = float(np.median(their))
