@@ -17,6 +17,8 @@ from a4nn.errors import A4nnError
 from a4nn.lineage.recorder import Recorder
 
 CHECKPOINT_MODES = ("epoch", "final", "none")
+#: what the NAS gets for a network the engine stopped: its predicted final accuracy (A4NN) or the last measured one
+STOPPED_FITNESS = ("prediction", "last")
 
 
 class SettingsError(A4nnError):
@@ -58,6 +60,8 @@ class TrainSettings:
     num_threads: int = 1
     device: str = "cpu"          # "cpu", "cuda", "cuda:0"; "auto" resolves at run time
     checkpoints: str = "epoch"   # "epoch" | "final" | "none"
+    shuffle: bool = True         # reshuffle the training split every epoch (NSGA-Net's loaders do not)
+    stopped_fitness: str = "prediction"  # a stopped network's fitness: the engine's prediction, or "last" accuracy
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,6 +77,8 @@ class TrainSettings:
             problems.append(f"grad_clip must be > 0 (got {self.grad_clip})")
         if self.checkpoints not in CHECKPOINT_MODES:
             problems.append(f"checkpoints must be one of {', '.join(CHECKPOINT_MODES)} (got {self.checkpoints!r})")
+        if self.stopped_fitness not in STOPPED_FITNESS:
+            problems.append(f"stopped_fitness must be one of {', '.join(STOPPED_FITNESS)} (got {self.stopped_fitness!r})")
         if problems:
             raise SettingsError("bad training settings: " + "; ".join(problems))
 

@@ -123,6 +123,25 @@ class RecordingMutation(BitflipMutation):
         return mutated
 
 
+class RecordingPolynomialMutation(RecordingMutation):
+    """NSGA-Net's mutation (pymoo 0.3.0 ``PolynomialMutation(eta=3, var_type=int)``), recorded like the bit flip.
+
+    See :func:`a4nn.search.recipes.polynomial_mutation_int`; the per-variable probability is
+    ``1 / n_var`` as in the original.
+    """
+
+    def __init__(self, crossover: RecordingCrossover, eta: float = 3.0, **kwargs: Any) -> None:
+        super().__init__(crossover, **kwargs)
+        self.eta = float(eta)
+
+    def _do(self, problem, X, random_state=None, **kwargs):  # noqa: ANN001 - pymoo signature
+        from a4nn.search.recipes import polynomial_mutation_int
+
+        Y = polynomial_mutation_int(np.asarray(X).astype(int), problem.xl, problem.xu, self.eta, 1.0 / problem.n_var,
+                                    random_state)
+        return Y.astype(np.asarray(X).dtype)
+
+
 @dataclass
 class SearchState:
     """What is pickled: the algorithm (its random generator included) and where the loop stands."""
@@ -136,11 +155,26 @@ class SearchState:
     pending_edges: dict = field(default_factory=dict)  # index -> [(parent bits, operator)]
 
 
-def make_algorithm(pop_size: int, n_offsprings: int, n_bits: int, seed: int, generations: int) -> NSGA2:
-    """NSGA-II with NSGA-Net's binary operators, seeded, with duplicate elimination."""
-    crossover = RecordingCrossover()
+def make_algorithm(pop_size: int, n_offsprings: int, n_bits: int, seed: int, generations: int,
+                   recipe: str | None = None) -> NSGA2:
+    """NSGA-II with the recipe's binary operators (:mod:`a4nn.search.recipes`), seeded.
+
+    Offspring are always de-duplicated against each other and the population (pymoo
+    0.3.0 did so too, ``eliminate_duplicates=True`` in ``nsganet()``); the first
+    population only where the recipe says so.
+    """
+    from pymoo.core.duplicate import NoDuplicateElimination
+
+    from a4nn.search.recipes import get_recipe
+
+    chosen = get_recipe(recipe)
+    crossover = RecordingCrossover(prob=chosen.crossover_prob)
+    mutation = (RecordingPolynomialMutation(crossover, eta=chosen.mutation_eta) if chosen.mutation == "polynomial"
+                else RecordingMutation(crossover))
     algorithm = NSGA2(pop_size=pop_size, n_offsprings=n_offsprings, sampling=BinaryRandomSampling(),
-                      crossover=crossover, mutation=RecordingMutation(crossover), eliminate_duplicates=True)
+                      crossover=crossover, mutation=mutation, eliminate_duplicates=True)
+    if not chosen.dedup_initial:
+        algorithm.initialization.eliminate_duplicates = NoDuplicateElimination()
     problem = Problem(n_var=n_bits, n_obj=2, xl=0, xu=1, vtype=bool)
     algorithm.setup(problem, termination=("n_gen", generations), seed=seed)
     return algorithm
@@ -158,6 +192,7 @@ class SearchConfig:
     input_shape: tuple[int, int, int, int]
     n_classes: int
     seed: int
+    recipe: str = "a4nn"   # a4nn.search.recipes name: operators, duplicate handling, FLOPs rounding
 
 
 class NSGANetSearch:
@@ -193,7 +228,7 @@ class NSGANetSearch:
             except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
                 raise ResumeError(f"{self.state_path}: cannot read the saved search state ({exc})") from exc
         algorithm = make_algorithm(self.config.pop, self.config.offspring, genome_length(self.config.n_nodes),
-                                   self.config.seed, self.config.generations)
+                                   self.config.seed, self.config.generations, self.config.recipe)
         return SearchState(algorithm, 0, np.random.get_state(), random.getstate())
 
     # ------------------------------------------------------------ one network
@@ -212,6 +247,7 @@ class NSGANetSearch:
         """Genome, parent edges and architecture row (created once, reused on resume)."""
         from a4nn.search.flops import count_mflops, count_parameters
         from a4nn.search.network import build_network, describe_network
+        from a4nn.search.recipes import get_recipe, round_flops
 
         bits = np.asarray(bits, dtype=int)
         genome_id = self.recorder.register_genome(bits.tolist(), ENCODING)
@@ -227,9 +263,13 @@ class NSGANetSearch:
             log.warning("genome %s cannot be built: %s", bits.tolist(), exc)
             flops, n_params = None, None
         settings = getattr(self.evaluator, "settings", None)
+        arch = describe_network(bits, self.config.n_nodes)
+        recipe = get_recipe(self.config.recipe)
+        if recipe.flops_decimals is not None and flops is not None:
+            arch["flops_nsganet"] = round_flops(flops, recipe)  # the objective this recipe's NAS sees
         architecture_id = self.recorder.start_architecture(
             self.search_id, index=index, generation=generation, genome_id=genome_id,
-            arch=describe_network(bits, self.config.n_nodes),
+            arch=arch,
             train_params=settings.to_dict() if settings is not None else {},
             flops=flops, n_params=n_params)
         self._check_row(architecture_id, genome_id, generation, index)
@@ -297,7 +337,11 @@ class NSGANetSearch:
         return everything
 
     def _evaluate_generation(self, state: SearchState, bits: np.ndarray) -> list[CandidateResult]:
-        cache = self._trained_genomes()
+        from a4nn.search.recipes import get_recipe, round_flops
+
+        recipe = get_recipe(self.config.recipe)
+        # NSGA-Net trains a genome met before again (recipes module); ours reuses its result
+        cache = self._trained_genomes() if recipe.reuse_trained else {}
         results: list[CandidateResult | None] = [None] * len(bits)
         candidates: list[Candidate] = []
         for index, genome in enumerate(bits):
@@ -314,6 +358,7 @@ class NSGANetSearch:
         for candidate, result in zip(candidates, self.evaluator.evaluate(candidates)):
             if result.flops is None:
                 result.flops = self._flops([candidate.architecture_id]).get(candidate.architecture_id)
+            result.flops = round_flops(result.flops, recipe)
             results[candidate.index] = result
         return [r for r in results if r is not None]
 

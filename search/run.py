@@ -34,6 +34,7 @@ from a4nn.lineage.queries import SearchSummary, find_search, resume_population, 
 from a4nn.lineage.recorder import Recorder
 from a4nn.lineage.status import SearchStatus
 from a4nn.search.nsga import STATE_FILE  # the NSGA-II state in the run folder
+from a4nn.search.recipes import DEFAULT_RECIPE, RecipeError, get_recipe
 from a4nn.search.presets import (DEFAULT_ENGINE, DEFAULT_LR, DEFAULT_PRESET, ENGINES, PRESET_KEYS, PRESETS,
                                  RESUME_OVERRIDES, STANDALONE)
 
@@ -112,6 +113,7 @@ class SearchSpec:
     r: float | None = None
     prior_curves: int | None = None
     precise_bn: bool = True
+    recipe: str = DEFAULT_RECIPE    # a4nn.search.recipes: operators, duplicates, training choices
     engine: str = DEFAULT_ENGINE
     workers: int = 1
     ray_address: str | None = None
@@ -129,13 +131,22 @@ class SearchSpec:
             raise SpecError(f"unknown preset {self.preset!r}; use one of {', '.join(sorted(PRESETS))}")
         if self.engine not in ENGINES:
             raise SpecError(f"unknown engine {self.engine!r}; use one of {', '.join(ENGINES)}")
+        try:
+            recipe = get_recipe(self.recipe)
+        except RecipeError as exc:
+            raise SpecError(str(exc)) from None
         options = dict(PRESETS[self.preset])
+        if recipe.batch_size is not None:
+            options["batch_size"] = recipe.batch_size  # an explicit --batch-size still wins below
         for key in PRESET_KEYS:
             if getattr(self, key) is not None:
                 options[key] = getattr(self, key)
         options.update({key: getattr(self, key) for key in ("dataset", "seed", "preset", "device", "checkpoints",
                                                              "workers", "ray_address", "overlap", "precise_bn")})
         options["engine"] = self.engine
+        options["recipe"] = recipe.name
+        options["recipe_settings"] = recipe.to_dict()
+        options["precise_bn"] = bool(self.precise_bn and recipe.precise_bn)
         options.setdefault("lr", DEFAULT_LR)
         if options["pop"] < 2 or options["offspring"] < 1 or options["generations"] < 1 or options["epochs"] < 1:
             raise SpecError(f"need pop >= 2, offspring >= 1, generations >= 1 and epochs >= 1 (got pop "
@@ -222,10 +233,12 @@ def open_database(db: Database | str | None) -> Database:
 def load_data(options: Mapping[str, Any], *, cache_dir: Path | str | None = None, progress: bool = False):
     """The search's data set as an ImageSplit (simulated data are cached in ``cache_dir``)."""
     from a4nn.search.data import load_dataset
+    from a4nn.search.data.loaders import raw_split
 
-    return load_dataset(options["dataset"], beam=options["beam"], n_images=options["n_images"],
-                        image_size=options["image_size"], seed=options["seed"], progress=progress,
-                        cache_dir=cache_dir)
+    split = load_dataset(options["dataset"], beam=options["beam"], n_images=options["n_images"],
+                         image_size=options["image_size"], seed=options["seed"], progress=progress,
+                         cache_dir=cache_dir)
+    return raw_split(split) if get_recipe(options.get("recipe")).input_transform == "raw" else split
 
 
 def train_settings(options: Mapping[str, Any]):
@@ -236,7 +249,9 @@ def train_settings(options: Mapping[str, Any]):
                          channels=options["channels"], n_nodes=options["n_nodes"], seed=options["seed"],
                          device=options["device"], checkpoints=options["checkpoints"],
                          # a search stored before the option existed trained without it
-                         precise_bn=options.get("precise_bn", False))
+                         precise_bn=options.get("precise_bn", False),
+                         shuffle=get_recipe(options.get("recipe")).shuffle,
+                         stopped_fitness=get_recipe(options.get("recipe")).stopped_fitness)
 
 
 def choose_evaluator(options: Mapping[str, Any], recorder: Recorder, engine_factory: Any, data: Any, run_dir: Path,
@@ -286,7 +301,7 @@ def nsga_driver(context: SearchContext) -> Any:
     options, data = context.options, context.data
     config = SearchConfig(options["pop"], options["offspring"], options["generations"], options["n_nodes"],
                           options["channels"], (1, data.in_channels, *data.image_size), data.n_classes,
-                          options["seed"])
+                          options["seed"], recipe=get_recipe(options.get("recipe")).name)
     search_class = context.search_class or NSGANetSearch
     return search_class(context.recorder, context.search_id, config, context.evaluator, context.run_dir,
                         context.observer.generation).run()

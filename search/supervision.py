@@ -89,6 +89,8 @@ class EpochSupervisor:
         else:
             status = ArchitectureStatus.STOPPED if self.stopped else ArchitectureStatus.COMPLETED
             fitness = self.prediction if (self.converged and self.prediction is not None) else final_acc
+            if self.settings.stopped_fitness == "last":  # NSGA-Net/the A4NN fork: the last measured accuracy
+                fitness = final_acc
         epochs = self.last.epoch if self.last else 0
         full = status == ArchitectureStatus.COMPLETED and epochs >= self.settings.epochs
         if full and hasattr(self.engine, "complete"):

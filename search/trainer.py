@@ -82,7 +82,8 @@ def train_network(model: nn.Module, data: Any, settings: TrainSettings,
     for epoch in range(1, settings.epochs + 1):
         start = time.perf_counter()
         model.train()
-        order = torch.randperm(n, generator=generator)
+        # NSGA-Net's loaders do not shuffle (a4nn.search.recipes); the default reshuffles, seeded
+        order = torch.randperm(n, generator=generator) if settings.shuffle else torch.arange(n)
         loss_sum, correct = 0.0, 0
         for first in range(0, n, settings.batch_size):
             index = order[first:first + settings.batch_size]

@@ -14,6 +14,7 @@ import click
 from a4nn.cli.options import db_option, open_db
 from a4nn.lineage.urls import display_url, url_password
 from a4nn.search.presets import ENGINES, PRESET_KEYS, PRESETS, RESUME_OVERRIDES
+from a4nn.search.recipes import DEFAULT_RECIPE, RECIPES
 
 @click.command()
 @db_option
@@ -39,6 +40,11 @@ from a4nn.search.presets import ENGINES, PRESET_KEYS, PRESETS, RESUME_OVERRIDES
 @click.option("--precise-bn/--no-precise-bn", default=True, show_default=True,
               help="Recompute BatchNorm statistics on the training split before each validation (smooth, "
                    "predictable validation curves; see TrainSettings.precise_bn).")
+@click.option("--recipe", type=click.Choice(sorted(RECIPES)), default=DEFAULT_RECIPE, show_default=True,
+              help="a4nn: this project's operators and training (reuses trained genomes, log1p input, precise BN, "
+                   "predicted fitness for stopped networks); nsga-net: the original's (polynomial mutation, "
+                   "crossover always, retrains repeats, batch 128, no shuffle, raw input, plain BN, last accuracy, "
+                   "FLOPs to 4 decimals). See a4nn.search.recipes.")
 @click.option("--prior-curves", type=int,
               help="a4nn engine: networks that must train to the end before the population prior may stop one "
                    "(quick 6, paper 10).")
@@ -84,7 +90,7 @@ def search(ctx: click.Context, db_url: str, resume_id: str | None, name: str | N
     observer = _Progress(quiet)
     if resume_id is None:
         spec = run.SearchSpec(**{key: params[key] for key in PRESET_KEYS}, preset=params["preset"],
-                              dataset=params["dataset"], precise_bn=params["precise_bn"],
+                              dataset=params["dataset"], precise_bn=params["precise_bn"], recipe=params["recipe"],
                               engine=params["engine_name"], workers=params["workers"],
                               ray_address=params["ray_address"], overlap=params["overlap"], device=params["device"],
                               seed=params["seed"], checkpoints=params["checkpoints"], name=name, run_dir=run_dir,
@@ -140,7 +146,7 @@ class _Progress:
         if not context.resumed:
             click.echo(f"search {context.search_id} ({context.name}): {options['pop']} + {options['offspring']} x "
                        f"{options['generations'] - 1} networks, {options['epochs']} epochs each, "
-                       f"engine {options['engine']}")
+                       f"engine {options['engine']}, recipe {options.get('recipe', 'a4nn')}")
         self.bar = progress_bar(total=options["generations"], desc=f"search {context.search_id}", unit="gen",
                                 enabled=not self.quiet)  # drawn on a terminal only
         self.bar.update(context.generations_done)

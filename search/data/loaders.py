@@ -288,3 +288,22 @@ def load_dataset(spec: str, *, beam: str | None = None, n_images: int = 400, ima
         return load_hdf5(path, seed, beam)
     raise InputFormatError("unknown data format: expected a folder with images/, a .npz or an .h5/.hdf5 file",
                            path=spec)
+
+
+def raw_split(split: ImageSplit) -> ImageSplit:
+    """The same images without the loaders' ``log1p`` + standardisation (NSGA-Net trained on raw floats).
+
+    Inverts the recorded normalization (``expm1(x * std + mean)``), so the pixels are the
+    loaded intensities clipped at 0, as before ``log1p``. The data set row is unchanged:
+    the images are the same, how a search feeds them is its recipe (``searches.config``).
+    """
+    norm = split.attributes.get("normalization") or {}
+    if norm.get("transform") != "log1p":
+        raise InputFormatError(f"cannot undo normalization {norm!r}", path=split.name)
+    mean, std = float(norm["mean"]), float(norm["std"])
+
+    def undo(x: torch.Tensor) -> torch.Tensor:
+        return torch.expm1(x.double() * std + mean).clamp_min(0).to(x.dtype)
+
+    return ImageSplit(undo(split.train_x), split.train_y, undo(split.val_x), split.val_y, split.name, split.kind,
+                      dict(split.attributes))
