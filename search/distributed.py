@@ -80,7 +80,9 @@ def plan_slots(workers: int | None, cluster: dict[str, float], slot: str = "auto
     slots = workers if workers is not None else max(1, available)
     if slots < 1:
         raise DistributedError(f"workers must be at least 1, got {workers}")
-    resources = {"num_gpus": 1.0} if kind == "gpu" else {"num_cpus": 1.0}
+    # more workers than GPUs share them: each task asks for its fraction (2 workers on 1 GPU: 0.5 each)
+    share = min(1.0, available / slots) if kind == "gpu" else 1.0
+    resources = {"num_gpus": share} if kind == "gpu" else {"num_cpus": 1.0}
     return SlotPlan(kind, slots, resources)
 
 
@@ -201,7 +203,8 @@ class RayEvaluator:
             candidate = self._queue.popleft()
             if self.database_url is None:
                 self.recorder.clear_architecture_trail(candidate.architecture_id)
-            ref = self._remote.options(max_retries=self.max_retries, retry_exceptions=False).remote(
+            ref = self._remote.options(max_retries=self.max_retries, retry_exceptions=False,
+                                       **(self.plan.resources if self.plan.kind == "gpu" else {})).remote(
                 candidate, self.settings, self.data, str(self.run_dir), self.controller, self._database_secret,
                 self.engine_factory if self.database_url else None, self.faults)
             running = _Running(candidate, time.perf_counter(), time.time())

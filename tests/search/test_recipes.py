@@ -215,3 +215,11 @@ def test_faithful_search_through_the_console_script_is_recorded_and_served(tmp_p
     shown = client.get(f"/searches/{search.id}").json()
     assert shown["config"]["recipe"] == "nsga-net"
     assert shown["config"]["recipe_settings"]["mutation"] == "polynomial"
+
+
+def test_two_workers_share_one_gpu() -> None:
+    from a4nn.search.distributed import plan_slots
+
+    assert plan_slots(2, {"CPU": 16.0, "GPU": 1.0}).resources == {"num_gpus": 0.5}
+    assert plan_slots(1, {"CPU": 16.0, "GPU": 1.0}).resources == {"num_gpus": 1.0}
+    assert plan_slots(2, {"CPU": 16.0, "GPU": 4.0}).resources == {"num_gpus": 1.0}
