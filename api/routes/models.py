@@ -41,7 +41,7 @@ from a4nn.lineage.filters import (
 from a4nn.lineage.models import Architecture, Checkpoint, Epoch, Prediction, Search
 from a4nn.lineage.nonfinite import restore_nonfinite
 from a4nn.lineage.paths import UnsafePathError, file_under_roots
-from a4nn.lineage.public import public_attributes, public_checkpoint_path
+from a4nn.lineage.public import public_attributes, public_checkpoint_path, public_value
 from a4nn.lineage.recorder import file_sha256
 
 router = APIRouter(tags=["models"])
@@ -136,7 +136,9 @@ def get_model(model_id: Id, database: Database = Depends(get_database)) -> Any:
         raise HTTPException(404, f"no model with id {model_id}")
     keep = {*(key for key in SUMMARY_KEYS if key not in JOINED_KEYS), *JOINED_KEYS, "genome_encoding", "arch",
             "train_params", "error", "device", "nonfinite", "engine_config", "evaluations"}
-    return {**{key: detail[key] for key in keep}, "dataset_attributes": public_attributes(detail["dataset_attributes"])}
+    return {**{key: detail[key] for key in keep}, "dataset_attributes": public_attributes(detail["dataset_attributes"]),
+            # an evaluation's data set description carries the loader's attributes (folders, files): public form
+            "evaluations": [{**e, "dataset": public_value(e["dataset"])} for e in detail["evaluations"]]}
 
 
 @router.get("/models/{model_id}/epochs", response_model=list[EpochRow], responses={**ERRORS, **TABULAR_RESPONSES},

@@ -19,6 +19,7 @@ from a4nn.errors import InputFormatError
 from a4nn.lineage.database import Database
 from a4nn.lineage.models import Dataset, Evaluation
 from a4nn.lineage.recorder import Recorder
+from a4nn.lineage.public import public_value
 
 NAME = "evaluations"
 COLUMNS = ["search", "generation", "index", "epoch", "dataset", "metrics", "checkpoint_sha256", "created"]
@@ -33,7 +34,7 @@ def evaluations_frame(database: Database, keys: Mapping[int, tuple[str, int, int
     for row in rows:
         search, generation, index = keys[row["architecture_id"]]
         records.append({"search": search, "generation": generation, "index": index, "epoch": row["epoch"],
-                        "dataset": json.dumps(row["dataset"] or {}, sort_keys=True, default=str),
+                        "dataset": json.dumps(public_value(row["dataset"] or {}), sort_keys=True, default=str),
                         "metrics": json.dumps(row["metrics"] or {}, sort_keys=True, default=str),
                         "checkpoint_sha256": row["checkpoint_sha256"],
                         "created": row["created_at"].isoformat() if row["created_at"] else None})

@@ -283,14 +283,16 @@ def test_evaluations_travel_in_bundles_and_show_in_the_report(recorded: Recorded
     from sqlalchemy import select
 
     from a4nn.lineage.models import Architecture, Evaluation
+    from a4nn.lineage.public import public_value
 
     with other.session() as session:
         new_id = session.scalar(select(Architecture.id).where(
             Architecture.search_id == result.search_ids["reuse"], Architecture.generation == loaded.record.generation,
             Architecture.index == loaded.record.index))
         rows = session.scalars(select(Evaluation).where(Evaluation.architecture_id == new_id)).all()
+        # bundles carry the public form of the data set description (no host paths; issue 23)
         assert [(r.epoch, r.metrics, r.dataset, r.checkpoint_sha256) for r in rows] == [
-            (e["epoch"], e["metrics"], e["dataset"], loaded.sha256) for e in mine]
+            (e["epoch"], e["metrics"], public_value(e["dataset"]), loaded.sha256) for e in mine]
     other.dispose()
     page = report_html(load_database(recorded.database), "reuse")
     assert "Re-evaluations" in page and f"{metrics['accuracy']:.2f}" in page

@@ -46,6 +46,11 @@ def fill_secure_trail(recorder: Recorder, base: Path) -> SecureTrail:
             recorder.log_checkpoint(arch, epoch, path)
             saved.append(path)
         recorder.finish_architecture(arch, "completed", final_acc=52.0 + index, fitness=52.0 + index)
+        from a4nn.commons.models.evaluate import record_evaluation
+
+        record_evaluation(recorder.database, arch, 2, "0" * 64,  # a re-evaluation on a data set loaded from a folder
+                          {"name": "images", "kind": "xfel-tiff", "split": "val", "attributes": {"root": str(cache)}},
+                          {"accuracy": 50.0})
         ids.append(arch)
     recorder.finish_search(search, "completed")
     return SecureTrail(search, ids, run_dir, saved)
