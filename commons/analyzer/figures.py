@@ -10,16 +10,37 @@ from a4nn.commons.analyzer.data import FATE_COLOURS, FATES, AnalysisData
 from a4nn.commons.analyzer.plotting import beam_key, empty, new_figure, short_name
 from a4nn.commons.analyzer.stats import pareto_mask
 
-#: accuracy axes stop here; early predictions of a−b^(c−x) can be far above 100 %
+#: the fallback accuracy range when there is nothing to fit the axis to
 ACC_LIMITS = (0.0, 105.0)
+#: an accuracy axis never goes higher (room for a marker at 100 %); early predictions of
+#: a−b^(c−x) can be far above 100 % and are marked at this edge instead
+ACC_TOP = 102.0
+
+
+def _accuracy_limits(values: np.ndarray) -> tuple[float, float]:
+    """The y range of the data with a margin, kept within 0-100 %.
+
+    Starting at 0 squeezes curves that live between 90 and 99 % into a thin band; going
+    past 100 would let one runaway early prediction flatten everything else, so values
+    above the top are marked at the edge instead (see :func:`learning_curve`).
+    """
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return ACC_LIMITS
+    low, high = float(values.min()), float(min(values.max(), 100.0))
+    margin = max(1.0, 0.08 * (high - low))
+    return max(0.0, low - margin), min(ACC_TOP, high + margin)
 
 
 def learning_curve(data: AnalysisData, model_id: int) -> Figure:
     """Validation (and training) accuracy of one model, the engine's predictions and fitted curves.
 
     Every prediction with finite parameters contributes its fitted curve (faint; the last
-    one bold) drawn from the first epoch to the target epoch; predictions are points at
-    the epoch they were made (filled when converged); the stop epoch is a vertical line.
+    drawable one bold and labelled with its family) drawn from the first epoch to the
+    target epoch; predictions are points at the epoch they were made (filled when
+    converged); the epoch budget and the stop epoch are labelled vertical lines. The
+    y-axis fits the data; a prediction above it is an upward triangle at the top edge,
+    and the legend gives the largest such value, so no clipped point passes as measured.
     """
     model = data.model(model_id)
     epochs = data.epochs[data.epochs["model_id"] == model.model_id].sort_values("epoch")
@@ -29,37 +50,51 @@ def learning_curve(data: AnalysisData, model_id: int) -> Figure:
         return empty(figure, f"model {model.model_id} has no recorded epochs")
     axes = figure.add_subplot()
     axes.plot(epochs["epoch"], epochs["val_acc"], "o-", color="black", label="validation accuracy", zorder=5)
+    measured = [epochs["val_acc"].to_numpy(float)]
     if epochs["train_acc"].notna().any():
         axes.plot(epochs["epoch"], epochs["train_acc"], "--", color="grey", label="training accuracy")
+        measured.append(epochs["train_acc"].to_numpy(float))
     first = float(epochs["epoch"].min())
-    fits = [row for row in predictions.itertuples() if row.params is not None]
-    for position, row in enumerate(fits):
+    curves = []
+    for row in predictions.itertuples():
+        if row.params is None:
+            continue
         grid = np.linspace(first, max(float(row.target_epoch), float(epochs["epoch"].max())), 120)
         values = fitted_values(row.function, row.params, grid, first)
-        if values is None:
-            continue
-        last = position == len(fits) - 1
+        if values is not None:
+            curves.append((row, grid, values))
+    for position, (row, grid, values) in enumerate(curves):
+        last = position == len(curves) - 1
         axes.plot(grid, values, color="tab:orange", alpha=0.9 if last else 0.18, linewidth=2.0 if last else 1.0,
                   label=f"fitted {row.function} (epoch {row.epoch:g})" if last else None)
     finite = predictions[np.isfinite(predictions["value"].astype(float))]
+    low, high = _accuracy_limits(np.concatenate(measured + [finite["value"].to_numpy(float)]))
     if not finite.empty:
+        value = finite["value"].astype(float)
+        above = value > high
         converged = finite["converged"].astype(bool)
-        axes.scatter(finite.loc[~converged, "epoch"], finite.loc[~converged, "value"].clip(*ACC_LIMITS),
-                     facecolors="none", edgecolors="tab:red", label="prediction", zorder=6)
-        axes.scatter(finite.loc[converged, "epoch"], finite.loc[converged, "value"].clip(*ACC_LIMITS),
-                     color="tab:red", label="prediction (converged)", zorder=6)
+        for mask, style, label in ((~converged & ~above, dict(facecolors="none", edgecolors="tab:red"), "prediction"),
+                                   (converged & ~above, dict(color="tab:red"), "prediction (converged)")):
+            if mask.any():
+                axes.scatter(finite.loc[mask, "epoch"], value[mask], label=label, zorder=6, **style)
+        if above.any():
+            axes.scatter(finite.loc[above, "epoch"], np.full(int(above.sum()), high), marker="^", color="tab:red",
+                         clip_on=False, zorder=7, label=f"prediction above axis (up to {value[above].max():.4g})")
+        budget = data.searches.set_index("search")["budget"].get(model.search)
         target = float(finite["target_epoch"].iloc[-1])
-        axes.axvline(target, color="tab:red", linestyle=":", linewidth=1)
+        label = (f"epoch budget {target:g}" if budget is not None and pd.notna(budget) and float(budget) == target
+                 else f"prediction target epoch {target:g}")
+        axes.axvline(target, color="tab:red", linestyle=":", linewidth=1, label=label)
     stop = model.stop_epoch if pd.notna(model.stop_epoch) else None
     if stop is not None:
         axes.axvline(float(stop), color="tab:blue", linewidth=1.5, label=f"stopped at epoch {float(stop):g}")
-    axes.set_ylim(*ACC_LIMITS)
+    axes.set_ylim(low, high)
     axes.set_xlabel("epoch")
     axes.set_ylabel("accuracy (%)")
     axes.set_title(f"model {model.model_id} · {short_name(model.search, 40)} · gen {model.generation} "
                    f"#{model['index']} · {model.fate}")
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="best", fontsize=8)
     return figure
 
 
@@ -82,7 +117,7 @@ def fate_curves(data: AnalysisData, search: str) -> Figure:
     for name in FATES:
         if counts.get(name, 0):
             axes.plot([], [], color=FATE_COLOURS[name], label=f"{name} ({counts[name]})")
-    axes.set_ylim(*ACC_LIMITS)
+    axes.set_ylim(*_accuracy_limits(epochs["val_acc"].to_numpy(float)))
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation accuracy (%)")
     axes.set_title(f"learning curves of {short_name(search, 50)} by fate")

@@ -195,6 +195,8 @@ def matching_figure(data: AnalysisData, top: int = 10, accuracy: str = "fitness_
         left.axvline(boundary - 0.5, color="tab:blue", linewidth=2)
     labels = [f"#{int(m.model_id)} {getattr(m, accuracy):.2f}%" for m in models.itertuples()]
     left.set_yticks(range(len(models)), labels, fontsize=8)
+    left.set_ylabel({"fitness_seen": "network id · fitness seen by the NAS",
+                     "final_acc": "network id · final validation accuracy"}.get(accuracy, f"network id · {accuracy}"))
     left.set_xticks(range(matrix.shape[1]), [str(i) for i in range(matrix.shape[1])], fontsize=7)
     left.set_xlabel("connection bit (phases separated in blue; red: shared by all shown)")
     left.set_title(f"genomes of the {len(models)} most accurate networks ({int(agree.sum())} bits shared)")
@@ -208,7 +210,14 @@ def matching_figure(data: AnalysisData, top: int = 10, accuracy: str = "fitness_
     right.set_xticks(range(len(ids)), ids, rotation=90, fontsize=7)
     right.set_yticks(range(len(ids)), ids, fontsize=7)
     right.set_title("longest common run (bits)")
-    figure.colorbar(image, ax=right, shrink=0.8)
+    colorbar = figure.colorbar(image, ax=right, shrink=0.8)
+    colorbar.set_label("longest common run (bits)")
+    from matplotlib.patches import Patch  # the bit cells need a key too: which shade is a connection
+
+    key = [Patch(facecolor=left.images[0].cmap(left.images[0].norm(value)), edgecolor="black", label=label)
+           for value, label in ((1, "bit 1 (connection)"), (0, "bit 0 (no connection)"))]
+    key.append(Patch(fill=False, edgecolor="tab:red", linewidth=1.5, label="shared by all shown"))
+    left.legend(handles=key, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncols=3, frameon=False)
     return figure
 
 

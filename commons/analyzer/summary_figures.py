@@ -26,16 +26,22 @@ def _grouped_bars(axes: Axes, frame: pd.DataFrame, value: str, fmt: str) -> None
         start = position
         for row in group.itertuples():
             height = getattr(row, value)
-            height = 0.0 if pd.isna(height) else float(height)
-            axes.bar(position, height, width=0.8, color=ENGINE_COLOURS[bool(row.engine)], edgecolor="black")
-            axes.text(position, height, fmt.format(height), ha="center", va="bottom", fontsize=8)
+            if pd.isna(height):  # no bar: a 0 bar would read as "took no time" / "saved nothing"
+                axes.text(position, 0.0, "not recorded", ha="center", va="bottom", fontsize=8, rotation=90,
+                          color="dimgrey", fontstyle="italic")
+            else:
+                axes.bar(position, float(height), width=0.8, color=ENGINE_COLOURS[bool(row.engine)],
+                         edgecolor="black")
+                axes.text(position, float(height), fmt.format(float(height)), ha="center", va="bottom", fontsize=8)
             ticks.append(position)
             labels.append(short_name(row.search, 22))
             position += 1.0
         centres.append(((start + position - 1.0) / 2.0, beam))
         position += 0.8
     axes.set_xticks(ticks, labels, rotation=30, ha="right", fontsize=8)
-    top = axes.get_ylim()[1]
+    axes.set_xlim(-0.6, position - 1.2)  # the loop left a group gap after the last bar
+    known = frame[value].dropna()
+    top = float(known.max()) * 1.12 if len(known) and float(known.max()) > 0 else 1.0
     for centre, beam in centres:
         axes.text(centre, top * 1.02, f"beam: {beam}", ha="center", va="bottom", fontsize=9, fontweight="bold")
     axes.set_ylim(0, top * 1.12)
@@ -82,7 +88,8 @@ def stop_epoch_figure(data: AnalysisData) -> Figure:
     axes.set_ylabel("networks")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("stop epochs and share of networks converged")
-    axes.legend(fontsize=8)
+    # below the axes, never over the bars (the tallest bins are where a legend would sit)
+    figure.legend(fontsize=8, loc="outside lower center", ncols=2 if len(labels) > 3 else 1)
     axes.grid(axis="y", alpha=0.3)
     return figure
 

@@ -192,3 +192,96 @@ def test_plot_cli_usage_errors(shared, tmp_path: Path):
     result = CliRunner().invoke(plot, ["pareto", "--db", database_url, "--search", "nope", "--out",
                                        str(tmp_path / "a.png")])
     assert result.exit_code != 0 and "nope" in str(result.exception or result.output)
+
+
+# --- figures that do not mislead (issue 24 item 5) -------------------------------------------
+
+def _legend_texts(figure_or_axes) -> list[str]:
+    legends = list(getattr(figure_or_axes, "legends", []))
+    if hasattr(figure_or_axes, "get_legend") and figure_or_axes.get_legend() is not None:
+        legends.append(figure_or_axes.get_legend())
+    return [text.get_text() for legend in legends for text in legend.get_texts()]
+
+
+def test_learning_curve_axis_fits_the_data_and_labels_every_line(shared, shared_data):
+    data, trail = shared_data, shared[1]
+    axes = analyzer.learning_curve(data, trail.best).axes[0]
+    epochs = data.epochs[data.epochs["model_id"] == trail.best]
+    low, high = axes.get_ylim()
+    assert 0 < low < epochs["val_acc"].min() and epochs["val_acc"].max() < high <= 102
+    labels = _legend_texts(axes)
+    budget = data.searches.set_index("search")["budget"][data.model(trail.best).search]
+    assert f"epoch budget {budget:g}" in labels
+    fitted = [line for line in axes.get_lines() if line.get_label().startswith("fitted ")]
+    assert len(fitted) == 1 and fitted[0].get_linewidth() == 2.0  # the last (bold) curve carries the family
+
+
+def test_learning_curve_marks_predictions_above_the_axis(shared, shared_data):
+    import dataclasses
+
+    data, trail = shared_data, shared[1]
+    predictions = data.predictions.copy()
+    mine = predictions.index[(predictions["model_id"] == trail.best) & predictions["value"].map(math.isfinite)]
+    predictions.loc[mine[0], "value"] = 187.5
+    axes = analyzer.learning_curve(dataclasses.replace(data, predictions=predictions), trail.best).axes[0]
+    high = axes.get_ylim()[1]
+    assert high <= 102  # one runaway prediction does not flatten the measured curve
+    assert "prediction above axis (up to 187.5)" in _legend_texts(axes)
+    marked = [c for c in axes.collections if c.get_label().startswith("prediction above axis")]
+    assert marked and np.allclose(marked[0].get_offsets()[:, 1], high)
+
+
+def test_learning_curve_has_no_legend_entry_for_an_empty_series(shared, shared_data):
+    data, trail = shared_data, shared[1]
+    ran_full = data.models[(data.models["search"] == ENGINE_SEARCH) & (data.models["fate"] == "ran full")]
+    predictions = data.predictions[data.predictions["model_id"].isin(ran_full["model_id"])]
+    never = [m for m in ran_full["model_id"] if not predictions[predictions["model_id"] == m]["converged"].any()]
+    assert never, "fixture has no network without a converged prediction"
+    labels = _legend_texts(analyzer.learning_curve(data, int(never[0])).axes[0])
+    assert "prediction (converged)" not in labels
+    for collection in analyzer.learning_curve(data, int(never[0])).axes[0].collections:
+        assert len(collection.get_offsets()) > 0, collection.get_label()
+
+
+def test_wall_time_says_not_recorded_instead_of_a_zero_bar(shared_data):
+    import dataclasses
+
+    data = shared_data
+    # a search with no recorded time (as ICPP'23's standalone logs): no network or epoch seconds
+    models, epochs = data.models.copy(), data.epochs.copy()
+    standalone = models["search"] == STANDALONE_SEARCH
+    models.loc[standalone, "wall_seconds"] = float("nan")
+    epochs.loc[epochs["model_id"].isin(models.loc[standalone, "model_id"]), "seconds"] = float("nan")
+    assert analyzer.wall_times(dataclasses.replace(data, models=models, epochs=epochs))["seconds"].isna().sum() == 1
+    figure = analyzer.wall_time_figure(dataclasses.replace(data, models=models, epochs=epochs))
+    axes = figure.axes[0]
+    assert any(text.get_text() == "not recorded" for text in axes.texts)
+    heights = [patch.get_height() for patch in axes.patches]
+    assert heights and all(height > 0 for height in heights)
+    assert len(heights) == len(data.searches) - 1
+
+
+def test_stop_epoch_legend_does_not_cover_the_bars(shared_data):
+    figure = analyzer.stop_epoch_figure(shared_data)
+    axes = figure.axes[0]
+    assert axes.get_legend() is None and figure.legends  # a figure legend outside the axes
+    figure.canvas.draw()
+    legend_box = figure.legends[0].get_window_extent()
+    axes_box = axes.get_window_extent()
+    assert legend_box.y1 <= axes_box.y0 or legend_box.y0 >= axes_box.y1
+
+
+def test_matching_heat_map_has_a_labelled_key(shared_data):
+    from a4nn.commons.analyzer.similarity import matching_figure
+
+    figure = matching_figure(shared_data, top=5)
+    colorbars = [a for a in figure.axes if a.get_label() == "<colorbar>"]
+    assert len(colorbars) == 1 and colorbars[0].get_ylabel() == "longest common run (bits)"
+    labels = _legend_texts(figure.axes[0])
+    assert "bit 1 (connection)" in labels and "bit 0 (no connection)" in labels
+
+
+def test_fate_curves_axis_fits_the_data(shared_data):
+    axes = analyzer.fate_curves(shared_data, ENGINE_SEARCH).axes[0]
+    values = shared_data.epochs["val_acc"].astype(float)
+    assert axes.get_ylim()[0] > 0 and axes.get_ylim()[1] >= values[np.isfinite(values)].max()
