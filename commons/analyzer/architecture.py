@@ -113,7 +113,9 @@ def architecture_figure(genome: str | Sequence[int] | Sequence[Sequence[int]], n
     for source, target, attributes in graph.edges(data=True):
         (x0, y0), (x1, y1) = positions[source], positions[target]
         skip = attributes.get("skip", False)
-        bend = -0.5 if skip else (0.25 if abs(x1 - x0) > 1.5 else 0.0)
+        # a skip runs straight along the phase's middle line, where no convolution node sits;
+        # bent, it passed through node 1 and read as an input → 1 skip
+        bend = 0.0 if skip else (0.25 if abs(x1 - x0) > 1.5 else 0.0)
         axes.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=f"arc3,rad={bend}", arrowstyle="-|>",
                                        mutation_scale=12, shrinkA=12, shrinkB=12, linewidth=1.3,
                                        linestyle="--" if skip else "-", color="tab:purple" if skip else "black"))
@@ -128,6 +130,11 @@ def architecture_figure(genome: str | Sequence[int] | Sequence[Sequence[int]], n
     xs = [p[0] for p in positions.values()]
     axes.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
     axes.set_ylim(-1.6, 1.7)
+    removed = [str(phase + 1) for phase, connectivity in enumerate(decode_genome(bits, n_nodes))
+               if is_empty_phase(connectivity)]
+    if removed:  # say so, or a reader looks for the missing phase numbers in vain
+        axes.text(min(xs) - 0.6, -1.5, f"empty phase{'s' if len(removed) > 1 else ''} {', '.join(removed)} "
+                  "removed (no connections)", fontsize=8, color="dimgrey", va="bottom")
     axes.plot([], [], "--", color="tab:purple", label="skip connection")
     axes.legend(loc="lower right", fontsize=8, frameon=False)
     text = "".join(str(int(b)) for b in bits)

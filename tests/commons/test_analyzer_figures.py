@@ -285,3 +285,14 @@ def test_fate_curves_axis_fits_the_data(shared_data):
     axes = analyzer.fate_curves(shared_data, ENGINE_SEARCH).axes[0]
     values = shared_data.epochs["val_acc"].astype(float)
     assert axes.get_ylim()[0] > 0 and axes.get_ylim()[1] >= values[np.isfinite(values)].max()
+
+
+def test_architecture_says_which_empty_phases_were_removed():
+    from a4nn.commons.analyzer.architecture import architecture_figure
+
+    axes = architecture_figure("1101011" + "0000000" + "1111111").axes[0]
+    texts = [text.get_text() for text in axes.texts]
+    assert "empty phase 2 removed (no connections)" in texts
+    assert "phase 1" in texts and "phase 3" in texts and "phase 2" not in texts
+    full = [text.get_text() for text in architecture_figure("1101011" * 3).axes[0].texts]
+    assert not any(text.startswith("empty phase") for text in full)
