@@ -78,7 +78,10 @@ def test_help_names_the_main_options() -> None:
 
 
 def test_unknown_resume_id_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["search", "--resume", "42", "--db", f"sqlite:///{tmp_path / 'e.db'}"])
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 0  # an existing, empty database: the id is what is missing
+    capsys.readouterr()
+    code = main(["search", "--resume", "42", "--db", url])
     # exit 2: the command could not run (a4nn.cli.main's exit-status table)
     assert code == 2 and "no search with id 42" in capsys.readouterr().err
 
