@@ -38,7 +38,8 @@ class Client:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def _get(self, path: str) -> Any:
+    def _response(self, path: str) -> httpx.Response:
+        """One GET; an unreachable service or a 4xx/5xx answer becomes one :class:`ServiceError` line."""
         try:
             response = self._http.get(path)
         except httpx.HTTPError as exc:
@@ -49,7 +50,10 @@ class Client:
             except ValueError:
                 detail = response.text[:200]
             raise ServiceError(f"{response.status_code} from {path}: {detail}", response.status_code)
-        return response.json()
+        return response
+
+    def _get(self, path: str) -> Any:
+        return self._response(path).json()
 
     def models(self, filter: str = "", page_size: int = 500, **terms: Any) -> pd.DataFrame:
         """Every model matching the filter (a grammar string and/or keyword terms), all pages."""
@@ -82,18 +86,7 @@ class Client:
 
     def download_checkpoint(self, model_id: int, epoch: float) -> bytes:
         """The bytes of one checkpoint file (``/models/{id}/checkpoints/{epoch}``); the caller checks the sha256."""
-        path = f"/models/{int(model_id)}/checkpoints/{float(epoch):g}"
-        try:
-            response = self._http.get(path)
-        except httpx.HTTPError as exc:
-            raise ServiceError(f"cannot reach {display_url(self.base_url + path)}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail")
-            except ValueError:
-                detail = response.text[:200]
-            raise ServiceError(f"{response.status_code} from {path}: {detail}", response.status_code)
-        return response.content
+        return self._response(f"/models/{int(model_id)}/checkpoints/{float(epoch):g}").content
 
     def searches(self) -> pd.DataFrame:
         return pd.DataFrame(self._get("/searches"))

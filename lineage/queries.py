@@ -313,15 +313,22 @@ class Population:
     stopped_costs: list[float | None]
 
 
-def resume_population(database: Database, search_id: int, epochs: int) -> Population:
-    """The search's complete curves and stopped networks' fitness, each with the network's MFLOPs."""
+def resume_population(database: Database, search_id: int | None, epochs: int,
+                      architecture_id: int | None = None) -> Population:
+    """The search's complete curves and stopped networks' fitness, each with the network's MFLOPs.
+
+    ``architecture_id`` narrows it to one network (``search_id`` may then be None): the engine
+    factory uses that to learn one finished network that a worker recorded itself.
+    """
 
     def cost(value: Any) -> float | None:
         return None if value is None else float(value)
 
     with database.session() as session:
+        which = (Architecture.id == architecture_id) if architecture_id is not None else (
+            Architecture.search_id == search_id)
         complete = session.execute(select(Architecture.id, Architecture.flops).where(
-            Architecture.search_id == search_id, Architecture.status == ArchitectureStatus.COMPLETED,
+            which, Architecture.status == ArchitectureStatus.COMPLETED,
             Architecture.epochs_trained >= epochs).order_by(Architecture.id)).all()
         curves = []
         for row in complete:
@@ -329,7 +336,7 @@ def resume_population(database: Database, search_id: int, epochs: int) -> Popula
                                      .order_by(Epoch.epoch)).all()
             curves.append([float("nan") if v is None else float(v) for v in values])
         stopped = session.execute(select(Architecture.fitness, Architecture.flops).where(
-            Architecture.search_id == search_id, Architecture.terminated_early.is_(True),
+            which, Architecture.terminated_early.is_(True),
             Architecture.fitness.is_not(None)).order_by(Architecture.id)).all()
     return Population(curves, [cost(row.flops) for row in complete],
                       [float(row.fitness) for row in stopped], [cost(row.flops) for row in stopped])

@@ -25,6 +25,7 @@ from typing import Any
 
 from a4nn.engine.population import Population
 from a4nn.engine.strategies import Strategy, build
+from a4nn.lineage.queries import Population as RecordedPopulation, resume_population
 
 #: finished networks the calibrated rules need before they may stop one (engine default: 10)
 DEFAULT_PRIOR_CURVES = 10
@@ -102,48 +103,8 @@ def chance_band(data: Any) -> tuple[float, float] | None:
     return float(fractions.min()), float(fractions.max())
 
 
-@dataclass
-class RecordedPopulation:
-    """What a search's engines knew, read back for ``--resume``, in training order.
-
-    ``curves`` / ``curve_costs``: validation curves and MFLOPs of the networks that trained
-    the full budget; ``stopped_fitness`` / ``stopped_costs``: fitness the NAS saw and MFLOPs
-    of the networks the engine stopped early (the population the contender rule ranks in).
-    """
-
-    curves: list[list[float]]
-    curve_costs: list[float | None]
-    stopped_fitness: list[float]
-    stopped_costs: list[float | None]
-
-
 def population_from_database(database: Any, search_id: int | None, epochs: int,
                              architecture_id: int | None = None) -> RecordedPopulation:
-    """The search's complete curves and stopped networks' fitness, each with the network's MFLOPs.
-
-    ``architecture_id`` narrows it to one network (``search_id`` may then be None).
-    """
-    from sqlalchemy import select
-
-    from a4nn.lineage.models import Architecture, Epoch
-
-    def cost(value: Any) -> float | None:
-        return None if value is None else float(value)
-
-    with database.session() as session:
-        which = (Architecture.id == architecture_id) if architecture_id is not None else (
-            Architecture.search_id == search_id)
-        complete = session.execute(select(Architecture.id, Architecture.flops).where(
-            which, Architecture.status == "completed",
-            Architecture.epochs_trained >= epochs).order_by(Architecture.id)).all()
-        curves = []
-        for row in complete:
-            values = session.scalars(select(Epoch.val_acc).where(Epoch.architecture_id == row.id)
-                                     .order_by(Epoch.epoch)).all()
-            curves.append([float("nan") if v is None else float(v) for v in values])
-        stopped = session.execute(select(Architecture.fitness, Architecture.flops).where(
-            which, Architecture.terminated_early.is_(True),
-            Architecture.fitness.is_not(None)).order_by(Architecture.id)).all()
-    return RecordedPopulation(curves, [cost(row.flops) for row in complete],
-                      [float(row.fitness) for row in stopped], [cost(row.flops) for row in stopped])
+    """The search's complete curves and stopped networks' fitness (:func:`resume_population`)."""
+    return resume_population(database, search_id, epochs, architecture_id=architecture_id)
 
