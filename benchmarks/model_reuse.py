@@ -7,12 +7,17 @@ Runs the quick preset search (``a4nn-commons search --preset quick``, per-epoch 
   export bundle (final checkpoints) and over HTTP from ``a4nn-commons serve`` (median of repeats);
 * ``inference``: images/s of ``LoadedNetwork.predict`` vs a plain ``torch.no_grad()`` forward of a
   network built and loaded by hand with ``torch.load``/``load_state_dict`` (target: overhead <= 5 %),
-  batch 1 and batch 64, one thread, interleaved repeats;
+  batch 1 and batch 64, one thread. Both are warmed up, then timed in paired rounds (same images
+  each, the first of the pair alternating), and the overhead is the median of the per-round ratios
+  minus one: on shared cores, background load moves both halves of a round alike, whereas it
+  decides a comparison of medians taken minutes apart;
 * ``deploy``: the TorchScript file and the ONNX file (onnxruntime, one thread) vs eager;
 * ``refine``: ``a4nn-commons refine --knee --epochs N`` on that front (before/after accuracy, epochs,
   wall time).
 
 Run it under the CPU lock: ``flock /tmp/a4nn-cpu.lock python3 benchmarks/model_reuse.py``.
+``--only throughput --db URL --search ID`` re-measures the ``inference`` section alone and rewrites
+that section of the results file in place, keeping the others (each section has its ``measured_at``).
 """
 from __future__ import annotations
 
@@ -25,12 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._common import write_result  # noqa: E402
+from benchmarks._common import RESULTS_DIR, write_result  # noqa: E402
 
 SCRIPT = [sys.executable, "-m", "a4nn.cli.main"]
 
@@ -79,6 +85,111 @@ def _interleaved(functions: dict, images: torch.Tensor, batch: int, rounds: int)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _time_calls(function, chunk: torch.Tensor, calls: int) -> float:
+    tick = time.perf_counter()
+    for _ in range(calls):
+        function(chunk)
+    return time.perf_counter() - tick
+
+
+def _quartiles(values: list[float]) -> dict[str, float]:
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": median, "q1": q1, "q3": q3, "iqr": q3 - q1, "min": min(values), "max": max(values)}
+
+
+def _paired_rounds(loaded, plain, images: torch.Tensor, batch: int, rounds: int,
+                   round_seconds: float) -> dict:
+    """Throughput of ``loaded`` vs ``plain`` in ``rounds`` paired rounds (same images, first one alternating).
+
+    The ratio plain/loaded is taken per round, so a burst of background load that slows one
+    round slows both of its halves and largely cancels; the median over rounds drops the
+    rounds it did not.
+    """
+    chunk = images[:batch]
+    warm = time.perf_counter()
+    for function in (loaded, plain, loaded, plain):
+        _time_calls(function, chunk, 10)
+    per_call = (time.perf_counter() - warm) / 40
+    calls = max(5, int(round_seconds / per_call))
+    rates: dict[str, list[float]] = {"loaded": [], "plain": []}
+    ratios = []
+    for index in range(rounds):
+        order = [("loaded", loaded), ("plain", plain)]
+        if index % 2:
+            order.reverse()
+        seconds = {name: _time_calls(function, chunk, calls) for name, function in order}
+        for name in rates:
+            rates[name].append(calls * batch / seconds[name])
+        ratios.append(seconds["loaded"] / seconds["plain"])
+    ratio = _quartiles(ratios)
+    return {"loaded_images_per_s": statistics.median(rates["loaded"]),
+            "plain_images_per_s": statistics.median(rates["plain"]),
+            "ratio_plain_over_loaded": ratio,
+            "overhead_pct": 100.0 * (ratio["median"] - 1.0),
+            "overhead_pct_iqr": [100.0 * (ratio["q1"] - 1.0), 100.0 * (ratio["q3"] - 1.0)],
+            "rounds": rounds, "images_per_round_each": calls * batch, "calls_per_round_each": calls}
+
+
+def _inference(loaded, rounds: int, round_seconds: float) -> dict:
+    """The ``inference`` section: ``loaded.predict`` against a hand-built module with the same weights."""
+    from a4nn.commons.models.export import example_input
+    from a4nn.search.encoding import string_to_bits
+    from a4nn.search.network import build_network
+
+    state = torch.load(loaded.record.checkpoints[-1].location, weights_only=True)["state_dict"]
+    plain = build_network(string_to_bits(loaded.record.bits), n_nodes=loaded.record.n_nodes,
+                          channels=loaded.record.channels, in_channels=loaded.record.in_channels,
+                          n_classes=loaded.record.n_classes)
+    plain.load_state_dict(state)
+    plain.eval()
+    images = example_input(loaded, 64)
+
+    def plain_forward(x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return plain(x)
+
+    assert torch.equal(plain_forward(images), loaded.predict(images))
+    inference: dict = {
+        "measured_at": _now(),
+        "compared": {
+            "loaded": f"LoadedNetwork.predict: @torch.no_grad() around LoadedNetwork.module "
+                      f"({type(loaded.module).__module__}.{type(loaded.module).__name__})",
+            "plain": f"with torch.no_grad(): module(x), module a {type(plain).__module__}.{type(plain).__name__} "
+                     f"from build_network + load_state_dict(torch.load(checkpoint))",
+            "same_module_class": type(loaded.module) is type(plain),
+            "outputs_equal": True,
+        },
+        "method": "per batch size: both warmed up, then paired rounds timing both on the same number of "
+                  "images, first of the pair alternating; overhead_pct = 100 * (median over rounds of "
+                  "seconds_loaded / seconds_plain - 1), with the interquartile range of that ratio",
+        "threads": torch.get_num_threads(),
+    }
+    for batch in (1, 64):
+        inference[f"batch_{batch}"] = _paired_rounds(loaded.predict, plain_forward, images, batch, rounds,
+                                                     round_seconds)
+    inference["target_overhead_pct"] = 5.0
+    return inference
+
+
+def _only_throughput(loaded, rounds: int, round_seconds: float) -> None:
+    """Re-measure the ``inference`` section and rewrite it in the results file, keeping the other sections."""
+    path = RESULTS_DIR / "model_reuse.json"
+    previous = json.loads(path.read_text())
+    earlier = previous.get("machine", {}).get("when")
+    for name in ("search", "load", "deploy", "refine"):
+        if isinstance(previous.get(name), dict):
+            previous[name].setdefault("measured_at", earlier)
+    previous["inference"] = _inference(loaded, rounds, round_seconds)
+    payload = {key: value for key, value in previous.items() if key not in ("benchmark", "machine")}
+    write_result("model_reuse", payload)
+    print(json.dumps(previous["inference"], indent=2))
+    print(f"updated the inference section of {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="existing database with a quick-preset search (default: run one)")
@@ -86,9 +197,21 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--refine-epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the deploy section")
+    parser.add_argument("--throughput-rounds", type=int, default=25, help="paired rounds per batch size (inference)")
+    parser.add_argument("--round-seconds", type=float, default=0.25,
+                        help="about how long each contender runs per paired round")
+    parser.add_argument("--only", choices=["throughput"],
+                        help="throughput: re-measure only the inference section (needs --db and --search) and "
+                             "update it in benchmarks/results/model_reuse.json, keeping the other sections")
     args = parser.parse_args()
+    if args.only and (args.db is None or args.search is None):
+        parser.error("--only throughput needs --db URL and --search ID of the search to measure")
     torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set or parallel work started: the intra-op setting is what matters here
+        pass
     work = args.work or Path(tempfile.mkdtemp(prefix="model-reuse-"))
     work.mkdir(parents=True, exist_ok=True)
 
@@ -98,9 +221,8 @@ def main() -> None:
     from a4nn.commons.models.export import example_input, export_network
     from a4nn.commons.models.refine import search_front
     from a4nn.lineage.database import Database
-    from a4nn.search.network import build_network
 
-    search_seconds = None
+    search_seconds, search_started = None, _now()
     if args.db is None:
         url = f"sqlite:///{work / 'quick.db'}"
         tick = time.perf_counter()
@@ -117,6 +239,10 @@ def main() -> None:
 
     # ---- load time
     loaded = load_network(database, model_id)
+    if args.only == "throughput":
+        _only_throughput(loaded, args.throughput_rounds, args.round_seconds)
+        return
+    load_started = _now()
     bundle = work / "bundle"
     if not bundle.exists():
         export_bundle(database, search_id, bundle, "final", record=False)
@@ -137,6 +263,7 @@ def main() -> None:
             "bundle_ms": 1e3 * _median_seconds(lambda: load_network(bundle, model_id), args.repeats),
             "http_ms": 1e3 * _median_seconds(lambda: load_network(client, model_id), args.repeats),
             "repeats": args.repeats, "model_id": model_id, "checkpoint_bytes": loaded.record.checkpoints[-1].size_bytes,
+            "measured_at": load_started,
         }
         client.close()
     finally:
@@ -144,32 +271,13 @@ def main() -> None:
         server.wait(timeout=30)
 
     # ---- inference: loaded vs a hand-built module with the same weights
-    from a4nn.search.encoding import string_to_bits
-
-    state = torch.load(loaded.record.checkpoints[-1].location, weights_only=True)["state_dict"]
-    plain = build_network(string_to_bits(loaded.record.bits), n_nodes=loaded.record.n_nodes,
-                          channels=loaded.record.channels, in_channels=loaded.record.in_channels,
-                          n_classes=loaded.record.n_classes)
-    plain.load_state_dict(state)
-    plain.eval()
+    inference = _inference(loaded, args.throughput_rounds, args.round_seconds)
     images = example_input(loaded, 64)
-
-    def plain_forward(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return plain(x)
-
-    assert torch.equal(plain_forward(images), loaded.predict(images))
-    inference = {}
-    for batch in (1, 64):
-        rates = _interleaved({"loaded": loaded.predict, "plain": plain_forward}, images, batch, args.rounds)
-        inference[f"batch_{batch}"] = {"loaded_images_per_s": rates["loaded"], "plain_images_per_s": rates["plain"],
-                                       "overhead_pct": 100.0 * (rates["plain"] / rates["loaded"] - 1.0)}
-    inference["target_overhead_pct"] = 5.0
 
     # ---- deployment formats vs eager
     export_network(loaded, "torchscript", work / "net.pt")
     scripted = torch.jit.load(str(work / "net.pt"))
-    deploy: dict = {"eager_vs": {}}
+    deploy: dict = {"eager_vs": {}, "measured_at": _now()}
     functions = {"eager": loaded.predict, "torchscript": lambda x: scripted(x)}
     try:
         import onnxruntime
@@ -191,6 +299,7 @@ def main() -> None:
         deploy["eager_vs"][f"batch_{batch}"] = {name: rates[name] / rates["eager"] for name in rates if name != "eager"}
 
     # ---- refine on the quick front
+    refine_started = _now()
     tick = time.perf_counter()
     out = _cli("refine", str(search_id), "--knee", "--epochs", str(args.refine_epochs), "--db", url, "--run-dir",
                str(work / "refine-runs"), "--quiet", cwd=work)
@@ -203,11 +312,11 @@ def main() -> None:
         selection = session.get(Search, table["search_id"]).config["selection"]
     result = {
         "search": {"url": "sqlite (temporary)" if args.db is None else "given", "search_id": search_id,
-                   "seconds": search_seconds, "front": front},
+                   "seconds": search_seconds, "front": front, "measured_at": search_started},
         "load": load, "inference": inference, "deploy": deploy,
         "refine": {"epochs": args.refine_epochs, "wall_seconds": refine_seconds, "selection": selection["method"],
                    "flops_cut": selection["flops_max"], "rows": table["rows"], "table_line": method,
-                   "parent_epochs": loaded.record.train_params.get("epochs")},
+                   "parent_epochs": loaded.record.train_params.get("epochs"), "measured_at": refine_started},
         "threads": 1, "torch": torch.__version__,
     }
     path = write_result("model_reuse", result)
