@@ -7,6 +7,7 @@ connection's ``search_path`` so migrations and queries need no schema awareness.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -22,6 +23,12 @@ SHARED_DIR = REPO_ROOT.parent / "shared"
 ICPP23_ENV = "A4NN_ICPP23_DIR"
 ICPP23_DIR = Path(os.environ[ICPP23_ENV]).expanduser() if os.environ.get(ICPP23_ENV) else SHARED_DIR / "data" / "icpp23"
 POSTGRES_ENV = "A4NN_TEST_POSTGRES_URL"
+
+# A shell starts a background job (`pytest ... &`) with SIGINT ignored, and Python then installs no
+# KeyboardInterrupt handler; children inherit the ignore. The Ctrl-C tests need SIGINT delivered, so the
+# session restores Python's default handler (subprocesses then start with the default disposition).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(POSTGRES_ENV) else [])
 
