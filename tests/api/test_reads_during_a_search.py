@@ -11,28 +11,19 @@ connection or a truncated answer.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from installed import console_script
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 40
 PATHS = ["/models", "/models?sort=-acc&limit=5", "/searches", "/searches/1", "EPOCHS"]
-
-
-def console_script() -> str:
-    beside = Path(sys.executable).with_name("a4nn-commons")
-    found = str(beside) if beside.is_file() else shutil.which("a4nn-commons")
-    if found is None:
-        pytest.skip("the a4nn-commons console script is not installed (pip install -e .)")
-    return found
 
 
 def free_port() -> int:

@@ -7,12 +7,10 @@ only a real subprocess through the installed entry point tests it.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from installed import console_script  # noqa: F401  (the CLI tests import it from here)
 
 TINY_ICPP = (  # a hand-written log in the published layout: 2 networks, 3 epochs, one stopped early
     "epoch,train_accs,val_accs,epoch_times,predictions,converged,flops,arch\n"
@@ -24,17 +22,6 @@ TINY_ICPP = (  # a hand-written log in the published layout: 2 networks, 3 epoch
     "2,72.0,69.5,1.2,76.0,False,300.25,1\n"
 )
 TINY_ICPP_NAME = "1gpu_1e14_stopping_training_data.csv"
-
-
-def console_script() -> str:
-    """The ``a4nn-commons`` that ``pip install`` put beside this interpreter (else the one on PATH)."""
-    beside = Path(sys.executable).with_name("a4nn-commons")
-    if beside.is_file():
-        return str(beside)
-    found = shutil.which("a4nn-commons")
-    if found is None:
-        pytest.skip("the a4nn-commons console script is not installed (pip install -e .)")
-    return found
 
 
 def run_console(args: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -22,7 +22,6 @@ from a4nn.errors import InputFormatError
 from a4nn.lineage.database import Database
 from a4nn.lineage.models import Checkpoint, Search
 from a4nn.lineage.recorder import file_sha256
-from a4nn.migrations.runner import upgrade_database
 from security_trail import SEARCH, fill_secure_trail
 
 ATTACKS = {
@@ -47,15 +46,6 @@ def outside(tmp_path: Path) -> Path:
     secret.parent.mkdir()
     secret.write_text("the log file beside the database\n")
     return secret
-
-
-@pytest.fixture
-def target(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'target.db'}"
-    upgrade_database(url)
-    database = Database.open(url)
-    yield database
-    database.dispose()
 
 
 def attack_value(name: str, outside: Path) -> str:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +22,8 @@ from sqlalchemy import func, inspect, select, table
 from a4nn.commons.bundle import MANIFEST, export_bundle, import_bundle, verify_bundle
 from a4nn.errors import InputFormatError
 from a4nn.lineage.database import Database
-from a4nn.migrations.runner import upgrade_database
 from security_trail import SEARCH, fill_secure_trail
+from installed import console_script
 
 CHECKPOINT = "checkpoints/secure-search/g000_i0000_e1.pt"
 OTHER_CHECKPOINT = "checkpoints/secure-search/g000_i0001_e2.pt"
@@ -127,28 +126,11 @@ def exported(recorder, tmp_path: Path) -> Path:
     return bundle
 
 
-@pytest.fixture
-def target(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'target.db'}"
-    upgrade_database(url)
-    database = Database.open(url)
-    yield database
-    database.dispose()
-
-
 def row_counts(database: Database) -> dict[str, int]:
     """Rows of every table but Alembic's own, so a write anywhere shows."""
     names = [name for name in inspect(database.engine).get_table_names() if not name.endswith("alembic_version")]
     with database.engine.connect() as connection:
         return {name: connection.execute(select(func.count()).select_from(table(name))).scalar_one() for name in names}
-
-
-def console_script() -> str:
-    beside = Path(sys.executable).with_name("a4nn-commons")
-    found = str(beside) if beside.is_file() else shutil.which("a4nn-commons")
-    if found is None:
-        pytest.skip("the a4nn-commons console script is not installed (pip install -e .)")
-    return found
 
 
 def test_there_are_at_least_24_distinct_tampers() -> None:
