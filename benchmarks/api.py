@@ -48,7 +48,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import wait_for_service, write_result  # noqa: E402
 
 from a4nn.lineage.database import Database
 from a4nn.lineage.filters import find_models, parse_filter
@@ -134,16 +134,7 @@ def measure_service(url: str, clients: int, per_client: int, workers: int) -> di
     base = f"http://127.0.0.1:{port}"
     path = f"/models?{QUERY}"
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                raise RuntimeError("the service did not start")
-            time.sleep(0.2)
+        wait_for_service(base, server)
         with httpx.Client(base_url=base, timeout=10) as warm:
             body = warm.get(path).json()
             single = []

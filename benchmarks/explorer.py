@@ -44,7 +44,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result  # noqa: E402
+from _common import wait_for_service, write_result  # noqa: E402
 from api import EPOCHS, fill, free_port, percentiles  # noqa: E402
 
 from a4nn.lineage.database import Database
@@ -218,16 +218,7 @@ def main() -> None:
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.time() + 120
-            while True:
-                try:
-                    if httpx.get(base + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError("the service did not start")
-                time.sleep(0.2)
+            wait_for_service(base, server)
             searches = [s["id"] for s in httpx.get(base + "/searches").json()]
             n = args.samples
             rng = np.random.default_rng(0)
