@@ -177,7 +177,9 @@ def engine_version() -> dict[str, Any]:
 
     return {"engine_sources_sha256": digest, "head": git("rev-parse", "HEAD") or None,
             "last_engine_commit": git("log", "-1", "--format=%H", "--", "engine") or None,
-            "uncommitted_engine_changes": bool(git("status", "--porcelain", "--", "engine"))}
+            "uncommitted_engine_changes": bool(git("status", "--porcelain", "--", "engine")),
+            # the tree is shared: other uncommitted changes the run imported, by path
+            "uncommitted_paths": [line.split(maxsplit=1)[-1] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]}
 
 
 def read_rows(url: str) -> list[dict[str, Any]]:
