@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -288,16 +289,30 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--result-name", default="recipe_ab", help="benchmarks/results/<name>.json (and .png)")
+    parser.add_argument("--deadline", default=None, metavar="HH:MM",
+                        help="UTC time to finish by: a seed that would not (at the longest seed's pace) is left out "
+                             "and the result says so")
     args = parser.parse_args()
+    deadline = None
+    if args.deadline:
+        hour, minute = (int(v) for v in args.deadline.split(":"))
+        now = datetime.now(timezone.utc)
+        deadline = now.replace(hour=hour, minute=minute, second=0, microsecond=0).timestamp()
+    skipped: dict[str, list[int]] = {}
     version_before = engine_version()
     beams: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         warm_up(folder)
         for beam in args.beams:
-            runs = []
+            runs, longest = [], 0.0
             for seed in args.seeds:
                 from a4nn.search.data import load_dataset
+                if deadline is not None and runs and time.time() + 1.1 * longest > deadline:
+                    skipped.setdefault(beam, []).append(seed)
+                    print(f"[{beam} seed {seed}] left out: it would end after {args.deadline} UTC", flush=True)
+                    continue
+                seed_began = time.perf_counter()
                 # simulate (and cache) this seed's data set first, so no timed run pays for it
                 load_dataset("xfel-sim", beam=beam, n_images=quick["n_images"], image_size=quick["image_size"],
                              seed=seed, cache_dir=folder / "data")
@@ -310,6 +325,7 @@ def main() -> None:
                           f"distinct, {run['epochs']:.0f} epochs, {run['stopped_early']} stopped, best seen "
                           f"{run['best_fitness_seen']}, best completed {run['best_completed_acc']}, "
                           f"{run['wall_seconds']:.0f} s", flush=True)
+                longest = max(longest, time.perf_counter() - seed_began)
             reference = add_hypervolumes(runs)
             beams[beam] = {"reference_point": reference, "summary": summarize(runs), "runs": runs}
     version_after = engine_version()
@@ -321,6 +337,7 @@ def main() -> None:
         "settings": settings, "engine_version": version_after,
         "engine_changed_during_run": version_before != version_after,
         "engine_version_at_start": version_before, "beams": beams,
+        "seeds_left_out_for_time": skipped,
         "method": __doc__.split("Method (why it is fair)")[1].split("Run::")[0].strip()})
     png = plot(beams, RESULTS_DIR / f"{args.result_name}.png")
     for beam, result in beams.items():
