@@ -9,18 +9,21 @@ explorer shows the numbers they report.
 """
 from __future__ import annotations
 
+import gc
 import io
+import json
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
 from a4nn.api.dependencies import Id, get_database
@@ -31,13 +34,16 @@ from a4nn.lineage import queries
 from a4nn.lineage.database import Database
 from a4nn.lineage.filters import MAX_LIMIT, FilterError, find_models, parse_filter
 from a4nn.lineage.models import Architecture, Genome, Search
-from a4nn.lineage.pareto import pareto_front
+from a4nn.lineage.status import FINISHED, ArchitectureStatus
 
 router = APIRouter(tags=["explorer"])
 ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}}
-#: a scatter of more networks than this is drawn from a sample (plus the whole front): a browser
-#: draws a few thousand SVG marks smoothly, not a hundred thousand
+#: a scatter of more networks than this is sent as an even sample (plus the whole front): 4,000
+#: marks already cover the plot, and the answer stays near 300 KB however large the search
 MAX_POINTS = 4000
+#: past this many unfinished networks (a search killed mid-generation leaves them "running"),
+#: a changed search is read again whole rather than by an ever longer list of ids
+MAX_REREAD = 1000
 #: whole-filter downloads stop here (a bigger table is a bundle export's job)
 MAX_EXPORT_ROWS = 200_000
 #: as ``/searches/{id}/pareto``: ``fitness`` is the fitness the NAS saw (queries.rank_value), the others raw columns
@@ -50,12 +56,12 @@ def _require_search(connection: Connection, search_id: int) -> None:
         raise HTTPException(404, f"no search with id {search_id}")
 
 
-def _usable(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 COLUMNS = ("id", "generation", "index", "accuracy", "flops", "status", "terminated_early", "epochs_trained",
            "stop_epoch")
+#: what ``_view`` reads of each network, in this order (the search_id index finds them)
+READ = (Architecture.id, Architecture.generation, Architecture.index, Architecture.final_acc, Architecture.fitness,
+        Architecture.predicted_acc, Architecture.flops, Architecture.status, Architecture.terminated_early,
+        Architecture.epochs_trained, Architecture.stop_epoch)
 
 
 @dataclass
@@ -64,66 +70,254 @@ class SearchView:
 
     ``accuracy`` is what ``metric`` ranks a network by: for ``fitness`` the fitness seen
     (:func:`a4nn.lineage.queries.fitness_seen`, NaN for failed networks and those without a
-    final accuracy), else the raw column. The front is :func:`a4nn.lineage.pareto.pareto_front`
-    over the finite ones, which is what ``queries.front_rows`` / ``/searches/{id}/pareto``
-    compute (a test compares the two), without building their full rows for 30,000 networks.
+    final accuracy), else the raw column. The front is :func:`a4nn.lineage.pareto.pareto_front`'s
+    (same dominance, ties and duplicates) over the finite ones, which is what
+    ``queries.front_rows`` / ``/searches/{id}/pareto`` compute (a test compares the two),
+    without building their full rows for 30,000 networks.
+
+    A running search changes between two refreshes of its page, so this is rebuilt often:
+    the columns stay as read (tuples, one per column) and the per-network arithmetic is
+    numpy's; only the fronts walk Python lists, a generation's newcomers at a time.
     """
 
-    rows: list[tuple[Any, ...]]  # COLUMNS, ordered by id
-    plottable: list[int]  # positions in ``rows`` with a finite accuracy and MFLOPs
+    columns: "Columns"  # READ's columns as read, ordered by id
+    accuracy: np.ndarray  # what ``metric`` ranks by, NaN where a network has none
+    plottable: np.ndarray  # positions with a finite accuracy and MFLOPs
     front_ids: list[int]
     generations: list[dict[str, Any]]
     reference_flops: float | None
     epochs_per_network: float | None
+    bodies: dict[Any, bytes] = field(default_factory=dict)  # JSON answers already written from this view
 
 
-def _view(database: Database, connection: Connection, search_id: int, metric: Metric) -> SearchView:
-    statement = (select(Architecture.id, Architecture.generation, Architecture.index, Architecture.final_acc,
-                        Architecture.fitness, Architecture.predicted_acc, Architecture.flops, Architecture.status,
-                        Architecture.terminated_early, Architecture.epochs_trained, Architecture.stop_epoch)
-                 .where(Architecture.search_id == int(search_id)).order_by(Architecture.id))  # the search_id index
-    # plain driver rows: these columns need no result processing, which costs more than the query on
-    # 30,000 networks (the only bound value is the integer id, inlined by the dialect's compiler)
+def _fetch(connection: Connection, search_id: int, since: int | None = None, ids: list[int] | None = None
+           ) -> list[tuple[Any, ...]]:
+    """READ of the search's networks as plain DB-API tuples, ordered by id: all, or those after ``since`` and ``ids``.
+
+    SQLAlchemy's row objects cost more than the query on 30,000 networks, so the statement
+    (its bound values, integers, inlined by the dialect's compiler) runs on the DB-API
+    cursor of this connection.
+    """
+    statement = select(*READ).where(Architecture.search_id == int(search_id)).order_by(Architecture.id)
+    if since is not None:
+        statement = statement.where(or_(Architecture.id > int(since), Architecture.id.in_([int(i) for i in ids or []])))
     sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    result = connection.exec_driver_sql(sql).all()
-    if metric == "fitness":
-        seen = queries.fitness_seen
-        rows = [(r[0], r[1], r[2], seen(r[4], r[3], r[7]), r[6], r[7], bool(r[8]), r[9], r[10]) for r in result]
-    else:
-        column = 3 if RAW[metric] == "final_acc" else 5
-        rows = [(r[0], r[1], r[2], r[column] if _usable(r[column]) else math.nan, r[6], r[7], bool(r[8]), r[9], r[10])
-                for r in result]
-    isfinite = math.isfinite
-    plottable = [i for i, r in enumerate(rows) if isfinite(r[3]) and r[4] is not None and isfinite(r[4])]
-    points = [{"id": rows[i][0], "accuracy": rows[i][3], "flops": rows[i][4], "generation": rows[i][1]}
-              for i in plottable]
-    costs = [p["flops"] for p in points]
-    reference = 1.1 * max(costs) if costs else None
-    per_network = queries.search_epoch_budget(database, search_id)
-    generations: list[dict[str, Any]] = []
-    front: list[dict[str, Any]] = []
-    by_generation: dict[int, list[dict[str, Any]]] = {}
-    for point in points:
-        by_generation.setdefault(point["generation"], []).append(point)
-    counts: dict[int, list[Any]] = {}
-    for r in rows:
-        entry = counts.setdefault(r[1], [0, 0, 0.0])
-        entry[0] += 1
-        entry[1] += r[6]
-        entry[2] += float(r[7] or 0)
-    for generation in sorted(counts):
-        networks, early, trained = counts[generation]
-        # a dominated network stays dominated, so the front so far carries over
-        front = pareto_front(front + by_generation.get(generation, []), accuracy="accuracy", cost="flops")
-        generations.append({
-            "generation": generation, "networks": networks, "early": early, "epochs_trained": trained,
-            "epochs_budget": per_network * networks if per_network else None,
-            "epochs_saved": queries.epochs_saved(trained, networks, per_network),
-            "front_size": len(front),
-            "hypervolume": hypervolume(front, reference) if reference else None,
-        })
-    return SearchView(rows, plottable, sorted(p["id"] for p in front), generations, reference, per_network)
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
+
+@dataclass
+class _Rows:
+    """A search's networks as last read: READ tuples ordered by id, and where the unfinished ones are."""
+
+    rows: list[tuple[Any, ...]]
+    unfinished: dict[int, int]  # id -> position in rows
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]], columns: "Columns") -> "_Rows":
+        ids = columns["id"]
+        return cls(rows, {ids[n]: n for n, status in enumerate(columns["status"]) if status not in _FINISHED})
+
+
+_ROWS: "OrderedDict[tuple[int, int], _Rows]" = OrderedDict()
+_ROWS_KEPT = 8
+#: plain strings, as the driver gives them (comparing those to enum members costs 10x more)
+_FINISHED = frozenset(str(status) for status in FINISHED)
+_FAILED = str(ArchitectureStatus.FAILED)
+
+
+class Columns:
+    """READ's columns of a search's networks (tuples, as read, ordered by id) and their float64 arrays, made once."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        names = [column.key for column in READ]
+        self.values: dict[str, tuple[Any, ...]] = dict(zip(names, zip(*rows))) if rows else {n: () for n in names}
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        return self.values[name]
+
+    def floats(self, name: str) -> np.ndarray:
+        """The column as float64, None (SQL NULL) as NaN."""
+        if name not in self._arrays:
+            values = self.values[name]
+            self._arrays[name] = np.array(values, dtype=float) if values else np.empty(0)
+        return self._arrays[name]
+
+
+def _read(connection: Connection, database: Database, search_id: int, state: tuple[Any, ...]) -> Columns:
+    """READ's columns of the search's networks in ``state`` (search_view's summary), reading only what can have changed.
+
+    Between two refreshes of a running search's page a few networks are added and a few
+    running ones finish; a finished network is never trained again
+    (:data:`a4nn.lineage.status.FINISHED`). So after a first full read only the networks
+    after the last id read and the unfinished ones are read again, and the merged rows are
+    kept only if they add up to ``state`` (count, last id, count and sums of the columns it
+    sums); anything else (a deleted network, a rewritten row) falls back to a full read.
+    """
+    key = (id(database), int(search_id))
+    known = _ROWS.get(key)
+    columns = None
+    if known is not None and known.rows and len(known.unfinished) <= MAX_REREAD:
+        rows = list(known.rows)
+        for row in _fetch(connection, search_id, since=known.rows[-1][0], ids=list(known.unfinished)):
+            position = known.unfinished.get(row[0])
+            if position is None:
+                rows.append(row)
+            else:
+                rows[position] = row
+        columns = Columns(rows)
+        if not _adds_up(columns, state):
+            columns = None
+    if columns is None:
+        rows = _fetch(connection, search_id)
+        columns = Columns(rows)
+    _ROWS[key] = _Rows.of(rows, columns)
+    _ROWS.move_to_end(key)
+    while len(_ROWS) > _ROWS_KEPT:
+        _ROWS.popitem(last=False)
+    return columns
+
+
+def _adds_up(columns: Columns, state: tuple[Any, ...]) -> bool:
+    """Whether ``columns`` give search_view's summary ``state`` (sums to within rounding: SQL adds in its own order)."""
+    count, last, epochs, accuracies, accuracy, fitness, predicted = state
+    ids = columns["id"]
+    if len(ids) != count or not ids or ids[-1] != last:
+        return False
+    if count - columns["final_acc"].count(None) != accuracies:
+        return False
+    for name, total in (("epochs_trained", epochs), ("final_acc", accuracy), ("fitness", fitness),
+                        ("predicted_acc", predicted)):
+        values = columns.floats(name)
+        values = values[~np.isnan(values)]  # SQL's sum skips NULLs
+        if total is None:
+            if len(values):
+                return False
+        elif not math.isclose(float(values.sum()), float(total), rel_tol=1e-9, abs_tol=1e-6):
+            return False
+    return True
+
+
+def _ranked(columns: Columns, metric: Metric) -> np.ndarray:
+    """``metric`` of every network, NaN where it has none (vectorised ``queries.fitness_seen``)."""
+    if metric != "fitness":
+        values = columns.floats(RAW[metric])
+        return np.where(np.isfinite(values), values, np.nan)
+    final_acc, fitness = columns.floats("final_acc"), columns.floats("fitness")
+    failed = np.array(columns["status"], dtype=object) == _FAILED
+    seen = np.where(np.isfinite(fitness), fitness, final_acc)  # queries.rank_value
+    seen[failed | ~np.isfinite(final_acc)] = np.nan
+    return seen
+
+
+def extend_front(front: list[tuple[float, float, int]], newcomers: list[tuple[float, float, int]]
+                 ) -> list[tuple[float, float, int]]:
+    """The Pareto front of ``front`` (a front) plus ``newcomers``, as (MFLOPs, −accuracy, id), cheapest first.
+
+    :func:`a4nn.lineage.pareto.pareto_front` on tuples: the highest accuracy at each cost
+    that beats every cheaper point, exact duplicates of a front point all kept. A dominated
+    network stays dominated, so a search's front so far only needs the next generation's
+    networks, never the earlier ones again.
+    """
+    if not newcomers:
+        return front
+    candidates = front + newcomers
+    candidates.sort()
+    out: list[tuple[float, float, int]] = []
+    best = math.inf  # the lowest −accuracy so far
+    for point in candidates:
+        if point[1] < best:
+            out.append(point)
+            best = point[1]
+        elif out and point[0] == out[-1][0] and point[1] == out[-1][1]:
+            out.append(point)
+    return out
+
+
+def _area(front: list[tuple[float, float, int]], reference_flops: float) -> float:
+    """Hypervolume of a front of (MFLOPs, −accuracy, …) in increasing MFLOPs, from (100 − 0 %, ``reference_flops``).
+
+    In two objectives the region a front dominates is a staircase: between one member's
+    MFLOPs and the next one's, the best error is that member's (a front's accuracy rises
+    with its cost), so the area is a sum of rectangles (``test_hypervolume_is_pymoos``).
+    """
+    total = 0.0
+    last = len(front) - 1
+    for k, (cost, negative, *_rest) in enumerate(front):
+        if negative >= 0 or cost >= reference_flops:  # no accuracy above 0 %, or beyond the reference
+            continue
+        right = front[k + 1][0] if k < last else reference_flops
+        total += -negative * (min(right, reference_flops) - cost)
+    return total
+
+
+def _view(database: Database, columns: Columns, search_id: int, metric: Metric) -> SearchView:
+    accuracy = _ranked(columns, metric)
+    flops = columns.floats("flops")
+    plottable = np.flatnonzero(np.isfinite(accuracy) & np.isfinite(flops))
+    reference = float(1.1 * flops[plottable].max()) if len(plottable) else None
+    per_network = queries.search_epoch_budget(database, search_id)
+    generation = np.array(columns["generation"], dtype=np.int64)
+    numbers, inverse = np.unique(generation, return_inverse=True)
+    networks = np.bincount(inverse, minlength=len(numbers))
+    early = np.bincount(inverse, weights=np.array(columns["terminated_early"], dtype=bool), minlength=len(numbers))
+    epochs = columns.floats("epochs_trained")
+    trained = np.bincount(inverse, weights=np.where(np.isnan(epochs), 0.0, epochs), minlength=len(numbers))
+    # each generation's plottable networks as (MFLOPs, −accuracy, id), in generation order
+    order = plottable[np.argsort(generation[plottable], kind="stable")]
+    ids = columns["id"]
+    points = list(zip(flops[order].tolist(), (-accuracy[order]).tolist(), [ids[i] for i in order.tolist()]))
+    starts = np.searchsorted(generation[order], numbers, side="left").tolist() + [len(points)]
+    generations: list[dict[str, Any]] = []
+    front: list[tuple[float, float, int]] = []
+    for k, number in enumerate(numbers.tolist()):
+        front = extend_front(front, points[starts[k]:starts[k + 1]])
+        count = int(networks[k])
+        generations.append({
+            "generation": number, "networks": count, "early": int(early[k]), "epochs_trained": float(trained[k]),
+            "epochs_budget": per_network * count if per_network else None,
+            "epochs_saved": queries.epochs_saved(float(trained[k]), count, per_network),
+            "front_size": len(front),
+            "hypervolume": _area(front, reference) if reference else None,
+        })
+    return SearchView(columns, accuracy, plottable, sorted(p[2] for p in front), generations, reference, per_network)
+
+
+class _CollectorPause:
+    """Pauses Python's cyclic garbage collector while any thread is inside (see :func:`collector_paused`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._inside == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0 and self._was_enabled:
+                    gc.enable()
+
+
+#: Reading a search allocates some 400,000 objects (tuples of numbers and strings, none in a
+#: reference cycle), and every 700 allocations start a collection, some of which walk the whole
+#: heap of the server (FastAPI, SQLAlchemy, pandas...): 150-250 ms added to one read in four,
+#: measured on the benchmark's 33,000-network search. Nothing they allocate needs the collector,
+#: so it waits until they are done (reference counting still frees everything as usual).
+collector_paused = _CollectorPause()
 
 _VIEWS: "OrderedDict[tuple[Any, ...], SearchView]" = OrderedDict()
 _VIEWS_LOCK = threading.Lock()
@@ -144,7 +338,8 @@ def search_view(database: Database, search_id: int, metric: Metric) -> SearchVie
             if key in _VIEWS:
                 _VIEWS.move_to_end(key)
                 return _VIEWS[key]
-            view = _view(database, connection, search_id, metric)
+            with collector_paused():
+                view = _view(database, _read(connection, database, search_id, state), search_id, metric)
             _VIEWS[key] = view
             while len(_VIEWS) > _VIEWS_KEPT:
                 _VIEWS.popitem(last=False)
@@ -154,14 +349,21 @@ def search_view(database: Database, search_id: int, metric: Metric) -> SearchVie
 def hypervolume(front: list[dict[str, Any]], reference_flops: float) -> float:
     """pymoo's hypervolume of ``front`` in (100 − accuracy, MFLOPs) from the point (100, ``reference_flops``).
 
-    The same indicator (and the same kind of reference point) as ``benchmarks/search_ab_seeds.py``.
+    The same indicator (and the same kind of reference point) as ``benchmarks/search_ab_seeds.py``;
+    computed in closed form (:func:`_area`) because a search page needs it for hundreds of
+    generations, which pymoo's general algorithm takes a millisecond each for.
     """
-    from pymoo.indicators.hv import HV
+    points = [(float(p["flops"]), -float(p["accuracy"]), 0) for p in front]
+    return _area(extend_front([], points), reference_flops)
 
-    if not front:
-        return 0.0
-    points = np.array([[100.0 - p["accuracy"], p["flops"]] for p in front], dtype=float)
-    return float(HV(ref_point=np.array([100.0, reference_flops]))(points))
+
+def _json(payload: Any) -> bytes:
+    """Compact JSON, as FastAPI's response would be, without its per-value encoder (thousands of rows)."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode()
+
+
+def _json_response(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 @router.get("/searches/{search_id}/generations", responses=ERRORS,
@@ -172,24 +374,49 @@ def hypervolume(front: list[dict[str, Any]], reference_flops: float) -> float:
                         "search's epoch budget per network, as `/searches/{id}`.")
 def search_generations(search_id: Id, metric: Metric = "fitness", database: Database = Depends(get_database)) -> Any:
     view = search_view(database, search_id, metric)
-    return {"search_id": search_id, "metric": metric, "reference_point": [100.0, view.reference_flops],
-            "epochs_per_network": view.epochs_per_network, "generations": view.generations}
+    if "generations" not in view.bodies:
+        view.bodies["generations"] = _json({
+            "search_id": search_id, "metric": metric, "reference_point": [100.0, view.reference_flops],
+            "epochs_per_network": view.epochs_per_network, "generations": view.generations})
+    return _json_response(view.bodies["generations"])
 
 
 @router.get("/searches/{search_id}/points", responses=ERRORS,
             summary="Every network of a search as a scatter point (accuracy, MFLOPs), front marked",
             description=f"More than {MAX_POINTS} networks are thinned to an even sample; front members are always "
-                        "included. `total` counts all networks; `metric` as `/searches/{id}/pareto`.")
+                        "included. `total` counts all networks; `metric` as `/searches/{id}/pareto`. `rows` are "
+                        "arrays in the order of `columns`.")
 def search_points(search_id: Id, metric: Metric = "fitness", database: Database = Depends(get_database)) -> Any:
     view = search_view(database, search_id, metric)
+    key = ("points", MAX_POINTS)
+    if key not in view.bodies:
+        with collector_paused():
+            view.bodies[key] = _json(_points(view, search_id, metric, MAX_POINTS))
+    return _json_response(view.bodies[key])
+
+
+def _points(view: SearchView, search_id: int, metric: Metric, limit: int) -> dict[str, Any]:
+    c = view.columns
     chosen = view.plottable
-    if len(chosen) > MAX_POINTS:
-        front = set(view.front_ids)
-        keep = set(np.linspace(0, len(chosen) - 1, max(MAX_POINTS - len(front), 0)).astype(int).tolist())
-        chosen = [i for n, i in enumerate(chosen) if n in keep or view.rows[i][0] in front]
-    return {"search_id": search_id, "metric": metric, "total": len(view.rows), "plottable": len(view.plottable),
-            "shown": len(chosen), "front": view.front_ids, "columns": list(COLUMNS),
-            "rows": [view.rows[i] for i in chosen]}
+    if len(chosen) > limit:
+        keep = np.isin(np.array(c["id"], dtype=np.int64)[chosen], view.front_ids)
+        keep[np.linspace(0, len(chosen) - 1, max(limit - len(view.front_ids), 0)).astype(int)] = True
+        chosen = chosen[keep]
+    picked = chosen.tolist()
+
+    def take(name: str) -> list[Any]:
+        column = c[name]
+        return [column[i] for i in picked]
+
+    def numbers(name: str) -> list[Any]:  # JSON has no NaN or infinity: those (and NULL) as null
+        values, finite = take(name), np.isfinite(c.floats(name)[chosen]).tolist()
+        return values if all(finite) else [v if ok else None for v, ok in zip(values, finite)]
+
+    early = np.array(take("terminated_early"), dtype=bool).tolist()
+    rows = list(zip(take("id"), take("generation"), take("index"), view.accuracy[chosen].tolist(), take("flops"),
+                    take("status"), early, numbers("epochs_trained"), numbers("stop_epoch")))
+    return {"search_id": search_id, "metric": metric, "total": len(c["id"]), "plottable": len(view.plottable),
+            "shown": len(rows), "front": view.front_ids, "columns": list(COLUMNS), "rows": rows}
 
 
 def _nodes_for(bits: str, config: dict[str, Any]) -> int:

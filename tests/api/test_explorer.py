@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import fnmatch
 import io
+import math
 import re
 import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from a4nn.api.app import create_app
 from a4nn.api.routes import explorer_data
+from a4nn.lineage.pareto import pareto_front
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from explorer_fixture import EPOCHS, GENERATIONS, PER_GENERATION, Recorded, record  # noqa: E402
+from explorer_fixture import EPOCHS, GENERATIONS, PER_GENERATION, Recorded, add_live_network, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +89,113 @@ def test_hypervolume_of_a_known_front() -> None:
     front = [{"accuracy": 90.0, "flops": 10.0}, {"accuracy": 95.0, "flops": 20.0}]
     assert explorer_data.hypervolume(front, 30.0) == pytest.approx(1850.0)
     assert explorer_data.hypervolume([], 30.0) == 0.0
+
+
+def test_hypervolume_is_pymoos() -> None:
+    """The closed form equals pymoo's indicator, on fronts with ties, duplicates, 0 % and points past the reference."""
+    from pymoo.indicators.hv import HV
+
+    rng = np.random.default_rng(5)
+    for trial in range(200):
+        n = int(rng.integers(1, 40))
+        accuracy = np.round(rng.uniform(-5, 100, n), int(rng.integers(0, 3)))
+        flops = np.round(rng.uniform(0, 120, n), int(rng.integers(0, 2)))
+        front = pareto_front([{"accuracy": float(a), "flops": float(f)} for a, f in zip(accuracy, flops)],
+                             accuracy="accuracy", cost="flops")
+        reference = float(rng.uniform(50, 130))
+        inside = np.array([[100 - p["accuracy"], p["flops"]] for p in front
+                           if 100 - p["accuracy"] < 100 and p["flops"] < reference]).reshape(-1, 2)
+        expected = float(HV(ref_point=np.array([100.0, reference]))(inside)) if len(inside) else 0.0
+        assert explorer_data.hypervolume(front, reference) == pytest.approx(expected, rel=1e-9, abs=1e-9), trial
+
+
+def test_a_search_front_grows_as_pareto_front_says() -> None:
+    """Each generation's front (``extend_front`` on the previous front and the newcomers) is ``pareto_front``
+    of every network so far, duplicates of a front point included."""
+    rng = np.random.default_rng(7)
+    seen: list[dict] = []
+    front: list[tuple[float, float, int]] = []
+    for generation in range(60):
+        newcomers = [(float(rng.choice([10.0, 20.0, 30.0, rng.uniform(0, 50)])),
+                      -float(rng.choice([90.0, 95.0, rng.uniform(80, 99)])), len(seen) + i) for i in range(12)]
+        seen += [{"id": i, "acc": -a, "flops": f} for f, a, i in newcomers]
+        front = explorer_data.extend_front(front, newcomers)
+        assert sorted(i for _, _, i in front) == sorted(p["id"] for p in pareto_front(seen)), generation
+
+
+def test_ranked_values_are_fitness_seen(client: TestClient, recorded: Recorded) -> None:
+    """The search view's vectorised ranking equals ``queries.fitness_seen`` / the raw columns, network by network."""
+    from a4nn.lineage.database import Database
+    from a4nn.lineage.queries import fitness_seen
+
+    database = Database.open(recorded.url)
+    try:
+        for metric, expected in (("fitness", lambda c, i: fitness_seen(c["fitness"][i], c["final_acc"][i], c["status"][i])),
+                                 ("acc", lambda c, i: c["final_acc"][i]), ("pred", lambda c, i: c["predicted_acc"][i])):
+            view = explorer_data.search_view(database, recorded.search_id, metric)
+            values = [expected(view.columns, i) for i in range(len(view.columns["id"]))]
+            values = [math.nan if v is None else v for v in values]
+            assert np.array_equal(view.accuracy, np.array(values, dtype=float), equal_nan=True), metric
+            assert np.isnan(view.accuracy).any() and np.isfinite(view.accuracy).any(), metric
+    finally:
+        database.dispose()
+
+
+def test_a_changed_search_reads_only_what_changed_and_equals_a_full_read(client: TestClient, recorded: Recorded,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A running search's page after a network starts, one finishes, one is added, and after a finished row is
+    rewritten: each time the points and generations equal a full computation with no cache."""
+    from sqlalchemy import update
+
+    from a4nn.lineage.database import Database
+    from a4nn.lineage.models import Architecture
+    from a4nn.lineage.recorder import Recorder
+
+    fetched: list[int] = []
+    fetch = explorer_data._fetch
+
+    def counting(connection, search_id, since=None, ids=None):  # type: ignore[no-untyped-def]
+        rows = fetch(connection, search_id, since, ids)
+        fetched.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(explorer_data, "_fetch", counting)
+    live = recorded.live_search_id
+    uncached = TestClient(create_app(recorded.url, checkpoint_roots=[recorded.checkpoint_dir]))
+
+    def same_as_a_full_read() -> None:
+        answers = {path: client.get(f"/searches/{live}/{path}").json() for path in ("points", "generations")}
+        explorer_data._VIEWS.clear()
+        explorer_data._ROWS.clear()
+        for path, answer in answers.items():
+            assert uncached.get(f"/searches/{live}/{path}").json() == answer, path
+
+    database = Database.open(recorded.url)
+    recorder = Recorder(database)
+    try:
+        same_as_a_full_read()
+        running = recorder.start_architecture(live, 50, 1, None, {}, {}, flops=75.0, n_params=10)
+        fetched.clear()
+        same_as_a_full_read()
+        points = client.get(f"/searches/{live}/points").json()
+        networks = points["total"]
+        assert fetched[0] == networks and points["plottable"] == networks - 1  # one full read; the running one
+        recorder.finish_architecture(running, "stopped", final_acc=99.5, fitness=99.5, epochs_trained=2.0)
+        add_live_network(recorder, live, 51, 60.0)
+        fetched.clear()
+        points = client.get(f"/searches/{live}/points").json()
+        assert fetched == [2]  # the running network again and the new one, not the whole search
+        assert running in points["front"] and points["total"] == networks + 1
+        same_as_a_full_read()
+        client.get(f"/searches/{live}/points")  # cached rows again
+        with database.engine.begin() as connection:  # a finished row rewritten: the merged rows do not add up
+            connection.execute(update(Architecture).where(Architecture.id == running).values(final_acc=10.0, fitness=10.0))
+        fetched.clear()
+        points = client.get(f"/searches/{live}/points").json()
+        assert fetched == [0, networks + 1] and running not in points["front"]
+        same_as_a_full_read()
+    finally:
+        database.dispose()
 
 
 def test_a_large_search_is_thinned_but_keeps_its_front(client: TestClient, recorded: Recorded,

@@ -144,10 +144,13 @@ def test_searches_page_then_a_search(page, server: str, recorded: Recorded, tmp_
     points = api(server, f"/searches/{recorded.search_id}/points")
     generations = api(server, f"/searches/{recorded.search_id}/generations")
     rows = [dict(zip(points["columns"], row)) for row in points["rows"]]
-    assert page.locator("#scatter .point").count() == points["shown"] == len(rows) > 0
-    assert page.locator("#scatter .point.early").count() == sum(r["terminated_early"] for r in rows) > 0
+    scatter = page.locator("#scatter")
+    # marks counted as they are drawn: the canvas's and the front's SVG marks together
+    assert int(scatter.get_attribute("data-points")) == points["shown"] == len(rows) > 0
+    assert int(scatter.get_attribute("data-early")) == sum(r["terminated_early"] for r in rows) > 0
     on_front = page.locator("#scatter .point.on-front")
     assert sorted(int(on_front.nth(i).get_attribute("data-id")) for i in range(on_front.count())) == points["front"]
+    assert page.locator("#scatter .point").count() == len(points["front"])  # the others are on the canvas
     assert page.locator("#scatter path.front").count() == 1
     # the front is the API's /pareto front for the same metric
     assert points["front"] == sorted(p["id"] for p in api(server, f"/searches/{recorded.search_id}/pareto"))
@@ -158,10 +161,23 @@ def test_searches_page_then_a_search(page, server: str, recorded: Recorded, tmp_
     assert [float(bars.nth(i).get_attribute("data-value")) for i in range(bars.count())] == \
         [g["epochs_saved"] for g in generations["generations"]]
     assert "c_min" in page.locator("#settings").inner_text()
-    # hovering a mark shows that network
+    # a network off the front is painted where the axes put it, and hovering there shows it
+    positions = _canvas_positions(page, rows)
+    alone = max((r for r in rows if r["id"] not in points["front"]), key=lambda r: _room(positions, r["id"]))
+    assert _room(positions, alone["id"]) > 12, "the fixture has no network whose mark stands alone"
+    x, y = positions[alone["id"]]
+    assert _opacity_near(page, x, y) > 0, f"nothing painted at model {alone['id']}'s mark"
+    page.mouse.move(x, y)
+    tooltip = page.locator("#tooltip")
+    assert tooltip.is_visible() and tooltip.inner_text().startswith(f"model #{alone['id']} ·")
+    assert f"MFLOPs: {fmt(alone['flops'])}" in tooltip.inner_text()
+    empty = _emptiest_spot(page, positions)
+    assert _opacity_near(page, *empty) == 0, "the canvas is painted where no network is"
+    page.mouse.move(*empty)
+    assert not tooltip.is_visible()
+    # ... and a front member (an SVG mark) too
     first = page.locator("#scatter .point").first
     first.hover()
-    tooltip = page.locator("#tooltip")
     assert tooltip.is_visible() and f"model #{first.get_attribute('data-id')}" in tooltip.inner_text()
     # another accuracy axis redraws from the API
     page.get_by_label("Accuracy axis").select_option("acc")
@@ -171,6 +187,50 @@ def test_searches_page_then_a_search(page, server: str, recorded: Recorded, tmp_
     page.wait_for_function(f"document.querySelectorAll('#scatter .point.on-front').length === {len(acc_front)}")
     fits_1280(page)
     page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+
+
+def _canvas_area(page) -> dict[str, float]:
+    return page.evaluate("""() => {
+        const canvas = document.querySelector('#scatter canvas');
+        const [x0, x1, y0, y1] = canvas.dataset.domain.split(',').map(Number);
+        const area = canvas.getBoundingClientRect();
+        return { x0, x1, y0, y1, left: area.left, top: area.top, width: area.width, height: area.height };
+    }""")
+
+
+def _canvas_positions(page, rows: list[dict]) -> dict[int, tuple[float, float]]:
+    """Where the scatter's axes (the canvas's data-domain over its box on the page) put each network."""
+    a = _canvas_area(page)
+    return {r["id"]: (a["left"] + (r["flops"] - a["x0"]) / (a["x1"] - a["x0"]) * a["width"],
+                      a["top"] + (1 - (r["accuracy"] - a["y0"]) / (a["y1"] - a["y0"])) * a["height"]) for r in rows}
+
+
+def _room(positions: dict[int, tuple[float, float]], model_id: int) -> float:
+    x, y = positions[model_id]
+    return min(((x - u) ** 2 + (y - v) ** 2) ** 0.5 for other, (u, v) in positions.items() if other != model_id)
+
+
+def _emptiest_spot(page, positions: dict[int, tuple[float, float]]) -> tuple[float, float]:
+    a = _canvas_area(page)
+    spots = [(a["left"] + a["width"] * (i + 0.5) / 20, a["top"] + a["height"] * (j + 0.5) / 10)
+             for i in range(20) for j in range(10)]
+    spot = max(spots, key=lambda s: min((s[0] - u) ** 2 + (s[1] - v) ** 2 for u, v in positions.values()))
+    assert min(((spot[0] - u) ** 2 + (spot[1] - v) ** 2) ** 0.5 for u, v in positions.values()) > 15
+    return spot
+
+
+def _opacity_near(page, x: float, y: float) -> int:
+    """The most opaque canvas pixel within 4 page pixels of (x, y) (a hollow square's centre is empty)."""
+    return page.evaluate("""([x, y]) => {
+        const canvas = document.querySelector('#scatter canvas');
+        const area = canvas.getBoundingClientRect();
+        const k = canvas.width / area.width, r = Math.ceil(4 * k);
+        const cx = Math.round((x - area.left) * k), cy = Math.round((y - area.top) * k);
+        const pixels = canvas.getContext('2d').getImageData(cx - r, cy - r, 2 * r + 1, 2 * r + 1).data;
+        let most = 0;
+        for (let i = 3; i < pixels.length; i += 4) most = Math.max(most, pixels[i]);
+        return most;
+    }""", [x, y])
 
 
 def _row_ids(page) -> list[int]:
@@ -328,14 +388,14 @@ def test_a_running_search_updates_without_reload(page, server: str, recorded: Re
     ready(page)
     before = api(server, f"/searches/{recorded.live_search_id}")
     assert before["status"] == "running" and before["name"] == LIVE_SEARCH
-    assert page.locator("#scatter .point").count() == before["networks"]
+    assert page.locator("#scatter").get_attribute("data-points") == str(before["networks"])
     page.evaluate("window.__not_reloaded = true")
     database = Database.open(recorded.url)
     try:
         add_live_network(Recorder(database), recorded.live_search_id, before["networks"], 90.0)
     finally:
         database.dispose()
-    page.wait_for_function(f"document.querySelectorAll('#scatter .point').length === {before['networks'] + 1}",
+    page.wait_for_function(f"document.querySelector('#scatter').dataset.points === '{before['networks'] + 1}'",
                            timeout=15000)
     assert page.locator("[data-key='networks']").inner_text() == str(before["networks"] + 1)
     assert page.evaluate("window.__not_reloaded === true"), "the page reloaded instead of updating"

@@ -49,9 +49,10 @@ async function api(path) {
 function num(value, digits = 2) {
   return value === null || value === undefined || !Number.isFinite(value) ? "—" : value.toFixed(digits);
 }
-function int(value) { return value === null || value === undefined ? "—" : Number(value).toLocaleString("en-US"); }
+const GROUPED = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });  // one formatter: toLocaleString builds one per call
+function int(value) { return value === null || value === undefined ? "—" : GROUPED.format(Number(value)); }
 function pct(share) { return share === null || share === undefined ? "—" : (100 * share).toFixed(1) + " %"; }
-function when(text) { return text ? text.replace("T", " ").replace(/\.\d+/, "").replace(/\+00:00$/, " UTC") : "—"; }
+function when(text, missing) { return text ? text.replace("T", " ").replace(/\.\d+/, "").replace(/\+00:00$/, " UTC") : (missing || "—"); }
 function badge(status) { return h("span", { class: `badge ${status}` }, status); }
 function cell(value, text, cls) { return h("td", { class: cls || "num", "data-value": value === null || value === undefined ? "" : value }, text); }
 function fact(key, value, attrs) { return h("div", { class: "fact" }, h("div", { class: "k" }, key), h("div", { class: "v", ...(attrs || {}) }, value)); }
@@ -97,8 +98,10 @@ function extent(values, pad = 0.05, clamp) {
   return [lo, hi];
 }
 
-// A framed plot with axes and grid; draw(layer, sx, sy) adds the marks.
-function chart({ label, xLabel, yLabel, x, y, draw, width = 640, height = 340, id, integerX = false }) {
+// A framed plot with axes and grid; draw(layer, sx, sy, box) adds the marks (box: the plot area in viewBox units).
+// One listener on the chart serves every mark: pick(event) names what is under the pointer ({ tip, href }),
+// by default the nearest element carrying data-tip (and data-href), as hoverable() marks them.
+function chart({ label, xLabel, yLabel, x, y, draw, width = 640, height = 340, id, integerX = false, pick = pickMark }) {
   const m = { left: 68, right: 16, top: 14, bottom: 44 };
   const sx = (v) => m.left + ((v - x[0]) / (x[1] - x[0])) * (width - m.left - m.right);
   const sy = (v) => height - m.bottom - ((v - y[0]) / (y[1] - y[0])) * (height - m.top - m.bottom);
@@ -120,8 +123,20 @@ function chart({ label, xLabel, yLabel, x, y, draw, width = 640, height = 340, i
   root.append(svg("defs", {}, svg("clipPath", { id: clip }, svg("rect", { x: m.left, y: m.top, width: width - m.left - m.right, height: height - m.top - m.bottom }))));
   const layer = svg("g", { "clip-path": `url(#${clip})` });
   root.append(grid, axes, layer);
-  draw(layer, sx, sy);
+  draw(layer, sx, sy, { x: m.left, y: m.top, width: width - m.left - m.right, height: height - m.top - m.bottom });
+  root.addEventListener("mousemove", (e) => {
+    const target = pick(e);
+    target ? showTip(e, target.tip) : hideTip();
+    root.style.cursor = target && target.href ? "pointer" : "";
+  });
+  root.addEventListener("mouseleave", hideTip);
+  root.addEventListener("click", (e) => { const target = pick(e); if (target && target.href) location.href = target.href; });
   return root;
+}
+
+function pickMark(event) {
+  const mark = event.target.closest && event.target.closest("[data-tip]");
+  return mark ? { tip: mark.dataset.tip, href: mark.dataset.href } : null;
 }
 
 function legend(entries) {
@@ -133,11 +148,12 @@ function linePath(points, sx, sy) {
   return points.map(([a, b], i) => `${i ? "L" : "M"}${sx(a).toFixed(1)},${sy(b).toFixed(1)}`).join("");
 }
 
-function hoverable(node, text, href) {
-  node.addEventListener("mousemove", (e) => showTip(e, text));
-  node.addEventListener("mouseleave", hideTip);
-  if (href) { node.style.cursor = "pointer"; node.addEventListener("click", () => { location.href = href; }); }
-  node.append(svg("title", {}, text));
+// A mark the chart's listener explains on hover (and opens on click, with href); the title serves screen readers
+// (left out on charts of hundreds of marks, whose figure has its own label: a title per mark costs the page).
+function hoverable(node, text, href, titled = true) {
+  node.dataset.tip = text;
+  if (href) node.dataset.href = href;
+  if (titled) node.append(svg("title", {}, text));
   return node;
 }
 
@@ -182,7 +198,7 @@ async function searchesPage() {
       cell(d.id, String(d.id)), h("td", {}, h("a", { href: `/ui/searches/${d.id}` }, d.name)), h("td", {}, d.dataset || "—"),
       h("td", {}, d.beam || "—"), h("td", {}, d.engine_config ? d.engine_config.function : "standalone"),
       cell(d.networks, int(d.networks)), cell(d.epochs_trained, int(d.epochs_trained)), cell(d.epochs_budget, int(d.epochs_budget)),
-      cell(d.epochs_saved, pct(d.epochs_saved), "num saved"), h("td", {}, badge(d.status)), h("td", {}, when(d.started_at)),
+      cell(d.epochs_saved, pct(d.epochs_saved), "num saved"), h("td", {}, badge(d.status)), h("td", {}, when(d.started_at, "not recorded")),
       h("td", {}, when(d.finished_at))))));
   keyboardRows(table);
   setMain(h("h1", {}, "Searches"), searches.length ? table : h("p", {}, "This database holds no searches yet."));
@@ -208,7 +224,7 @@ async function searchPage(id) {
       fact("engine", detail.engine_config ? detail.engine_config.function : "standalone"),
       fact("epochs trained", int(detail.epochs_trained), { "data-key": "epochs_trained" }), fact("epoch budget", int(detail.epochs_budget)),
       fact("epochs saved", pct(detail.epochs_saved), { "data-key": "epochs_saved" }),
-      fact("started", when(detail.started_at)), fact("finished", when(detail.finished_at))),
+      fact("started", when(detail.started_at, "not recorded")), fact("finished", when(detail.finished_at))),
     h("p", {}, h("a", { href: `/ui/models?filter=${encodeURIComponent(`search=${detail.id}&sort=-${metric}`)}` }, "Table of this search's networks →")),
     h("form", { class: "filter", onsubmit: (e) => e.preventDefault() }, h("label", { for: "metric" }, "Accuracy axis", select)),
     h("div", { class: "row" },
@@ -235,38 +251,88 @@ async function refreshSearch(id, networks) {
   pollTimer = setTimeout(() => refreshSearch(id, networks), POLL_MS);
 }
 
+// Accuracy against MFLOPs of up to a few thousand networks. They are painted on one canvas (a path per kind of
+// mark: the browser draws thousands of SVG elements in hundreds of milliseconds, a canvas in a few); the Pareto
+// front's members, few, are SVG marks on top with their titles. The chart's listener finds the network under the
+// pointer (the nearest mark within 6 units), so hovering any mark still shows its network and a click opens it.
+// #scatter's data-points and data-early count the marks as they are drawn; the canvas's data-domain gives its
+// axes' ranges (the browser tests check that a network's mark is where the axes put it).
 function scatterFigure(data, metric) {
   const at = Object.fromEntries(data.columns.map((c, i) => [c, i]));
-  const rows = data.rows.map((r) => Object.fromEntries(data.columns.map((c) => [c, r[at[c]]])));
+  const rows = data.rows;
   if (!rows.length) return h("p", { class: "muted" }, "No network of this search has an accuracy and MFLOPs yet.");
+  const [ID, ACC, FLOPS, EARLY] = [at.id, at.accuracy, at.flops, at.terminated_early];
   const front = new Set(data.front);
-  const frontRows = rows.filter((r) => front.has(r.id)).sort((a, b) => a.flops - b.flops || a.accuracy - b.accuracy);
-  const x = extent(rows.map((r) => r.flops), 0.05), y = extent(rows.map((r) => r.accuracy), 0.06, [0, 100.5]);
+  const frontRows = rows.filter((r) => front.has(r[ID])).sort((a, b) => a[FLOPS] - b[FLOPS] || a[ACC] - b[ACC]);
+  const x = extent(rows.map((r) => r[FLOPS]), 0.05), y = extent(rows.map((r) => r[ACC]), 0.06, [0, 100.5]);
   const label = { acc: "last measured accuracy (%)", fitness: "fitness the NAS saw (%)", pred: "predicted accuracy (%)" }[metric];
+  const describe = (r) => `model #${r[ID]} · generation ${r[at.generation]}, index ${r[at.index]}\n${label}: ${num(r[ACC])}\n` +
+    `MFLOPs: ${num(r[FLOPS])}\nepochs trained: ${num(r[at.epochs_trained], 1)} · ` +
+    `${r[EARLY] ? `stopped early by the engine at epoch ${num(r[at.stop_epoch], 1)}` : r[at.status]}${front.has(r[ID]) ? "\non the Pareto front" : ""}`;
+  const count = { points: 0, early: 0 };
+  let nearest = () => null;
+  const pick = (event) => {
+    const mark = event.target.closest && event.target.closest("[data-id]");
+    const r = mark ? rows.find((row) => String(row[ID]) === mark.dataset.id) : nearest(event);
+    return r ? { tip: describe(r), href: `/ui/models/${r[ID]}` } : null;
+  };
   const plot = chart({ id: "scatter", label: `scatter of ${data.shown} networks, ${label} against MFLOPs, Pareto front of ${front.size}`,
-    xLabel: "MFLOPs (multiply-accumulates / 1e6)", yLabel: label, x, y, draw: (layer, sx, sy) => {
+    xLabel: "MFLOPs (multiply-accumulates / 1e6)", yLabel: label, x, y, pick, draw: (layer, sx, sy, box) => {
+      const scale = 2;  // canvas pixels per viewBox unit: sharp at the figure's size on a dense screen
+      const canvas = h("canvas", { class: "marks", width: Math.round(box.width * scale), height: Math.round(box.height * scale),
+        "data-domain": [x[0], x[1], y[0], y[1]].join(",") });
+      canvas.style.cssText = "display:block;width:100%;height:100%";
+      const holder = svg("foreignObject", { x: box.x, y: box.y, width: box.width, height: box.height });
+      holder.append(canvas);
+      layer.append(holder);
+      const px = new Float64Array(rows.length), py = new Float64Array(rows.length);
+      const complete = new Path2D(), early = new Path2D();
+      rows.forEach((r, i) => {
+        px[i] = sx(r[FLOPS]); py[i] = sy(r[ACC]);
+        if (front.has(r[ID])) return;  // an SVG mark below
+        if (r[EARLY]) { early.rect(px[i] - 3.5, py[i] - 3.5, 7, 7); count.early += 1; }
+        else { complete.moveTo(px[i] + 4, py[i]); complete.arc(px[i], py[i], 4, 0, 2 * Math.PI); }
+        count.points += 1;
+      });
+      const style = getComputedStyle(document.documentElement);
+      const context = canvas.getContext("2d");
+      context.setTransform(scale, 0, 0, scale, -box.x * scale, -box.y * scale);
+      context.globalAlpha = 0.55;
+      context.fillStyle = style.getPropertyValue("--complete").trim() || COLOURS[0];
+      context.fill(complete);
+      context.globalAlpha = 1;
+      context.strokeStyle = style.getPropertyValue("--early").trim() || COLOURS[1];
+      context.lineWidth = 1.4;
+      context.stroke(early);
+      nearest = (event) => {  // the network whose mark is nearest the pointer, within 6 viewBox units
+        const area = canvas.getBoundingClientRect();
+        if (!area.width || !area.height) return null;
+        const vx = box.x + (event.clientX - area.left) * box.width / area.width, vy = box.y + (event.clientY - area.top) * box.height / area.height;
+        let best = -1, reach = 36;
+        for (let i = 0; i < px.length; i += 1) {
+          const d = (px[i] - vx) ** 2 + (py[i] - vy) ** 2;
+          if (d <= reach) { best = i; reach = d; }
+        }
+        return best < 0 ? null : rows[best];
+      };
       if (frontRows.length) {
         const steps = [];
-        frontRows.forEach((r, i) => { if (i) steps.push([r.flops, frontRows[i - 1].accuracy]); steps.push([r.flops, r.accuracy]); });
+        frontRows.forEach((r, i) => { if (i) steps.push([r[FLOPS], frontRows[i - 1][ACC]]); steps.push([r[FLOPS], r[ACC]]); });
         layer.append(svg("path", { class: "front", d: linePath(steps, sx, sy) }));
       }
-      for (const r of rows) {
-        const early = r.terminated_early;
-        const cls = `point ${early ? "early" : "complete"}${front.has(r.id) ? " on-front" : ""}`;
-        const text = `model #${r.id} · generation ${r.generation}, index ${r.index}\n${label}: ${num(r.accuracy)}\nMFLOPs: ${num(r.flops)}\n` +
-          `epochs trained: ${num(r.epochs_trained, 1)} · ${early ? `stopped early by the engine at epoch ${num(r.stop_epoch, 1)}` : r.status}` +
-          `${front.has(r.id) ? "\non the Pareto front" : ""}`;
-        const mark = early
-          ? svg("rect", { class: cls, x: sx(r.flops) - 3.5, y: sy(r.accuracy) - 3.5, width: 7, height: 7, "data-id": r.id })
-          : svg("circle", { class: cls, cx: sx(r.flops), cy: sy(r.accuracy), r: 4, "data-id": r.id });
-        mark.dataset.tip = text;  // one listener on the chart serves every mark (a search may plot thousands)
-        if (rows.length <= 300) mark.append(svg("title", {}, text));
+      for (const r of frontRows) {
+        const cls = `point ${r[EARLY] ? "early" : "complete"} on-front`;
+        const mark = r[EARLY]
+          ? svg("rect", { class: cls, x: sx(r[FLOPS]) - 3.5, y: sy(r[ACC]) - 3.5, width: 7, height: 7, "data-id": r[ID] })
+          : svg("circle", { class: cls, cx: sx(r[FLOPS]), cy: sy(r[ACC]), r: 4, "data-id": r[ID] });
+        if (frontRows.length <= 300) mark.append(svg("title", {}, describe(r)));
         layer.append(mark);
+        count.points += 1;
+        if (r[EARLY]) count.early += 1;
       }
     } });
-  plot.addEventListener("mousemove", (e) => { const tip = e.target.dataset && e.target.dataset.tip; tip ? showTip(e, tip) : hideTip(); });
-  plot.addEventListener("mouseleave", hideTip);
-  plot.addEventListener("click", (e) => { const id = e.target.dataset && e.target.dataset.id; if (id) location.href = `/ui/models/${id}`; });
+  plot.dataset.points = count.points;
+  plot.dataset.early = count.early;
   const sampled = data.shown < data.plottable ? ` Showing an even sample of ${int(data.shown)} of ${int(data.plottable)} networks (the whole front included).` : "";
   return h("figure", {}, plot,
     legend([["var(--complete)", "trained to the end (filled circle)"], ["", "stopped early by the engine (hollow square)", "border:1.5px solid var(--early)"],
@@ -282,7 +348,7 @@ function hypervolumeFigure(data) {
     height: 230, draw: (layer, sx, sy) => {
       layer.append(svg("path", { d: linePath(rows.map((g) => [g.generation, g.hypervolume]), sx, sy), fill: "none", stroke: COLOURS[2], "stroke-width": 2 }));
       for (const g of rows) layer.append(hoverable(svg("circle", { class: "hv-point", cx: sx(g.generation), cy: sy(g.hypervolume), r: 3.5, fill: COLOURS[2], "data-generation": g.generation, "data-value": g.hypervolume }),
-        `generation ${g.generation}: hypervolume ${num(g.hypervolume, 1)}, front of ${g.front_size}`));
+        `generation ${g.generation}: hypervolume ${num(g.hypervolume, 1)}, front of ${g.front_size}`, null, rows.length <= 300));
     } });
   return h("figure", {}, plot, h("figcaption", {}, `Front of every network up to each generation, in (100 − ${{ fitness: "fitness seen", acc: "last accuracy", pred: "prediction" }[data.metric]}, MFLOPs), from the reference point (100, ${num(data.reference_point[1], 1)}).`));
 }
@@ -299,7 +365,8 @@ function savedFigure(data) {
         const v = 100 * g.epochs_saved;
         layer.append(hoverable(svg("rect", { class: "saved-bar", x: sx(g.generation) - width / 2, y: sy(Math.max(v, 0)), width, height: Math.abs(sy(0) - sy(v)),
           fill: COLOURS[0], "data-generation": g.generation, "data-value": g.epochs_saved }),
-          `generation ${g.generation}: ${pct(g.epochs_saved)} saved (${int(g.epochs_trained)} of ${int(g.epochs_budget)} epochs; ${g.early} of ${g.networks} stopped early)`));
+          `generation ${g.generation}: ${pct(g.epochs_saved)} saved (${int(g.epochs_trained)} of ${int(g.epochs_budget)} epochs; ${g.early} of ${g.networks} stopped early)`,
+          null, rows.length <= 300));
       }
     } });
   return h("figure", {}, plot);
@@ -609,7 +676,9 @@ async function comparePage() {
   }
   let models;
   try {
-    models = await Promise.all(ids.map(async (id) => ({ ...(await api(`/models/${id}`)), curve: await api(`/models/${id}/epochs`) })));
+    // every request at once: a model and its curve need not wait for each other
+    models = await Promise.all(ids.map((id) => Promise.all([api(`/models/${id}`), api(`/models/${id}/epochs`)])
+      .then(([model, curve]) => ({ ...model, curve }))));
   } catch (error) { setMain(...head, errorBox(error.message)); return; }
   const all = models.flatMap((m) => m.curve.filter((e) => Number.isFinite(e.val_acc)));
   const plot = all.length ? chart({ id: "compare-curves", label: `validation accuracy curves of models ${ids.join(", ")}`, xLabel: "epoch", yLabel: "validation accuracy (%)",
