@@ -12,7 +12,15 @@ Run by ``benchmarks/gpu_check.sh`` (which installs the project first); writes on
 3. the paper preset on one beam through the console script with ``--device cuda`` for
    reduced generations/epochs, in process (``--workers 1``) and on 2 Ray workers sharing
    the GPU (``num_gpus=0.5`` each), while ``nvidia-smi`` samples utilisation and memory
-   in the background: wall time, seconds per epoch (from the epochs table), utilisation.
+   in the background: wall time, seconds per epoch (from the epochs table), epochs per wall
+   second, utilisation, and how many processes held the GPU at once (``max_gpu_processes``:
+   2 when both Ray workers trained on it; 0 where a container hides the processes).
+
+``--budget`` (``gpu_check.sh`` passes what its install left of 10 minutes) caps the searches
+to what remains, a search past its share is stopped (its whole process group) and reported,
+and the JSON is written after every step. Exit status: 0 when every step ran, 1 when a
+search failed or ran out of time, 2 when CUDA was not usable (a CPU-only torch build, no
+driver): the GPU steps need a CUDA build of torch 2.13.0 and an NVIDIA driver.
 
 ``--cpu`` (or ``A4NN_GPU_CHECK_CPU=1``) runs the same code on the CPU with tiny sizes, so
 the script is exercised where no GPU is (its JSON goes to ``gpu_check_cpu_dryrun.json``).
@@ -25,6 +33,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,29 +67,55 @@ def torch_report() -> dict[str, Any]:
 
 
 class GpuSampler:
-    """``nvidia-smi`` every ``interval_ms`` in the background; summary of utilisation and memory."""
+    """``nvidia-smi`` every ``interval_ms`` in the background; summary of utilisation and memory.
+
+    GPU 0 only (the machine has one; with more, lines of several GPUs would mix). The
+    processes holding a CUDA context are polled too: 2 Ray workers sharing the GPU show
+    up as 2 processes at once (``max_gpu_processes``), which utilisation alone cannot tell.
+    """
 
     def __init__(self, interval_ms: int = 500):
         self.interval_ms, self.process, self.lines = interval_ms, None, []
         self.thread: threading.Thread | None = None
+        self.apps_thread: threading.Thread | None = None
+        self.stop = threading.Event()
+        self.max_processes = 0
 
     def __enter__(self) -> "GpuSampler":
         if shutil.which("nvidia-smi"):
             self.process = subprocess.Popen(
-                ["nvidia-smi", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits",
-                 f"-lms={self.interval_ms}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                ["nvidia-smi", "-i", "0", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits",
+                 f"--loop-ms={self.interval_ms}"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             self.thread = threading.Thread(target=self._read, daemon=True)
             self.thread.start()
+            self.apps_thread = threading.Thread(target=self._poll_apps, daemon=True)
+            self.apps_thread.start()
         return self
 
     def _read(self) -> None:
         for line in self.process.stdout:  # type: ignore[union-attr]
             self.lines.append(line.strip())
 
+    def _poll_apps(self) -> None:
+        while not self.stop.wait(1.0):
+            try:
+                out = subprocess.run(["nvidia-smi", "-i", "0", "--query-compute-apps=pid", "--format=csv,noheader"],
+                                     capture_output=True, text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            self.max_processes = max(self.max_processes, len({l.strip() for l in out.splitlines() if l.strip()}))
+
     def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(timeout=10)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for thread in (self.thread, self.apps_thread):
+            if thread is not None:
+                thread.join(timeout=5)
 
     def summary(self) -> dict[str, Any]:
         samples = []
@@ -95,7 +130,7 @@ class GpuSampler:
         utils = [u for u, _ in samples]
         return {"samples": len(samples), "interval_ms": self.interval_ms, "util_mean_pct": statistics.fmean(utils),
                 "util_median_pct": statistics.median(utils), "util_max_pct": max(utils),
-                "memory_used_max_mib": max(m for _, m in samples)}
+                "memory_used_max_mib": max(m for _, m in samples), "max_gpu_processes": self.max_processes}
 
 
 def options_for(cpu: bool) -> dict[str, Any]:
@@ -161,14 +196,36 @@ def search_run(cpu: bool, workers: int, generations: int, epochs: int, pop: int,
                "--workers", str(workers), "--checkpoints", "none", "--quiet", "--db", url,
                "--run-dir", str(work / "runs"), "--name", f"gpu-check-w{workers}"]
     start = time.perf_counter()
+    timed_out = False
     with GpuSampler() as sampler:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "A4NN_DATA_DIR": str(work / "data")})
+        # its own session, so a timeout ends the search and the Ray processes it started, not just the driver
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True, env={**os.environ, "A4NN_DATA_DIR": str(work / "data")})
+        try:
+            _, stderr = process.communicate(timeout=max(1, timeout))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            # Ctrl-C first: the search marks itself interrupted and shuts its Ray instance down
+            stderr = ""
+            for sig in (signal.SIGINT, signal.SIGKILL):
+                try:
+                    os.killpg(process.pid, sig)
+                except ProcessLookupError:
+                    pass
+                try:  # a process it left behind may hold the pipes open: do not wait on them for ever
+                    _, stderr = process.communicate(timeout=30)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
     wall = time.perf_counter() - start
-    report: dict[str, Any] = {"workers": workers, "command": " ".join(command[1:]), "returncode": done.returncode,
+    report: dict[str, Any] = {"workers": workers, "command": " ".join(command[1:]), "returncode": process.returncode,
                               "wall_seconds": wall, "gpu": sampler.summary()}
-    if done.returncode != 0:
-        report["stderr_tail"] = done.stderr[-1500:]
+    if timed_out:
+        report["error"] = f"ran past its {timeout} s (killed); what it recorded is below"
+    elif process.returncode != 0:
+        report["stderr_tail"] = stderr[-1500:]
+        return report
+    if not (work / f"gpu-w{workers}.db").exists():
         return report
     database = Database.open(url)
     with database.session() as session:
@@ -177,6 +234,8 @@ def search_run(cpu: bool, workers: int, generations: int, epochs: int, pop: int,
     report["epochs"] = len(seconds)
     report["seconds_per_epoch_mean"] = statistics.fmean(seconds) if seconds else None
     report["seconds_per_epoch_median"] = statistics.median(seconds) if seconds else None
+    # with 2 workers epochs overlap: throughput is epochs per wall second, not 1 / seconds per epoch
+    report["epochs_per_wall_second"] = len(seconds) / wall if wall > 0 else None
     return report
 
 
@@ -189,35 +248,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8, help="epochs per network in the searches")
     parser.add_argument("--pop", type=int, default=4, help="population and offspring per generation")
     parser.add_argument("--agreement-epochs", type=int, default=3, help="epochs of the CPU-vs-GPU run")
-    parser.add_argument("--search-timeout", type=int, default=200, help="seconds per search run")
+    parser.add_argument("--search-timeout", type=int, default=200, help="seconds per search run (at most)")
+    parser.add_argument("--budget", type=int, default=540,
+                        help="seconds for the whole check: each search gets at most what is left of it")
     parser.add_argument("--skip-ray", action="store_true", help="no 2-worker run")
     args = parser.parse_args(argv)
     out = args.out or RESULTS / ("gpu_check_cpu_dryrun.json" if args.cpu else "gpu_check.json")
     result: dict[str, Any] = {"benchmark": "gpu_check", "mode": "cpu-dry-run" if args.cpu else "gpu",
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "env": torch_report()}
     result["cuda_usable"] = result["env"]["cuda_available"]
+    deadline = time.monotonic() + args.budget
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every step: a check cut short still leaves what it measured
+        result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
+    def search_timeout(runs_left: int) -> int:  # the rest of the budget, shared by the searches still to run
+        return int(min(args.search_timeout, (deadline - time.monotonic() - 15) / runs_left))
+
     work = Path(tempfile.mkdtemp(prefix="a4nn-gpu-check-"))
     try:
         if not args.cpu and not result["cuda_usable"]:
             result["skipped"] = f"CUDA is not usable: {result['env'].get('why_not_cuda')}; nothing ran on a GPU"
+            print(result["skipped"], file=sys.stderr)
         else:
             result["agreement"] = agreement(args.cpu, args.agreement_epochs, work / "data")
-            result["search_1_worker"] = search_run(args.cpu, 1, args.generations, args.epochs, args.pop, work,
-                                                   args.search_timeout)
-            if not args.skip_ray:
-                result["search_2_ray_workers"] = search_run(args.cpu, 2, args.generations, args.epochs, args.pop,
-                                                            work, args.search_timeout)
-    except subprocess.TimeoutExpired as exc:
-        result["error"] = f"a search ran past {exc.timeout} s"
+            save()
+            runs = [1] if args.skip_ray else [1, 2]
+            for k, workers in enumerate(runs):
+                key = "search_1_worker" if workers == 1 else "search_2_ray_workers"
+                left = search_timeout(len(runs) - k)
+                if left < 30:
+                    result[key] = {"workers": workers, "error": "no time left in the budget"}
+                else:
+                    result[key] = search_run(args.cpu, workers, args.generations, args.epochs, args.pop, work, left)
+                save()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    save()
     print(f"wrote {out}")
-    return 0 if ("error" not in result and all(
-        result.get(key, {}).get("returncode", 0) == 0 for key in ("search_1_worker", "search_2_ray_workers"))) else 1
-
+    if "skipped" in result:
+        return 2
+    searches = [result[key] for key in ("search_1_worker", "search_2_ray_workers") if key in result]
+    return 0 if all(run.get("returncode") == 0 and "error" not in run for run in searches) else 1
 
 if __name__ == "__main__":
     sys.exit(main())
