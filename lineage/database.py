@@ -27,7 +27,7 @@ VERSION_TABLE = "a4nn_alembic_version"
 #: the Alembic revision the ORM models in lineage/models.py map. Stated here rather than read from
 #: migrations/ so that lineage never imports the migrations package (which imports lineage); a new
 #: revision bumps it, and tests/test_layers.py fails until the two agree.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 #: what a reader says when there is no database yet: the two ways to get one

@@ -23,7 +23,7 @@ import math
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -213,11 +213,16 @@ class Recorder:
         code_version: str | None = None,
         host: str | None = None,
         status: str = SearchStatus.RUNNING,
+        started_at: datetime | None | Literal["now"] = "now",
     ) -> int:
-        """The id of the search called ``name``; an existing one is reused (resume, re-import)."""
+        """The id of the search called ``name``; an existing one is reused (resume, re-import).
+
+        ``started_at`` is the time of this call unless given; None records none (an
+        import whose source carries no dates).
+        """
         values = {"name": name, "nas": nas, "dataset_id": dataset_id, "engine_config_id": engine_config_id,
                   "config": dict(config or {}), "seed": seed, "code_version": code_version, "host": host,
-                  "status": status, "started_at": datetime.now(timezone.utc)}
+                  "status": status, "started_at": datetime.now(timezone.utc) if started_at == "now" else started_at}
         return self._get_or_create(Search, values, ["name"])
 
     def set_search_status(self, search_id: int, status: str) -> None:
