@@ -14,6 +14,7 @@ import io
 import json
 import math
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,7 +81,7 @@ class SearchView:
     numpy's; only the fronts walk Python lists, a generation's newcomers at a time.
     """
 
-    columns: "Columns"  # READ's columns as read, ordered by id
+    columns: Columns  # READ's columns as read, ordered by id
     accuracy: np.ndarray  # what ``metric`` ranks by, NaN where a network has none
     plottable: np.ndarray  # positions with a finite accuracy and MFLOPs
     front_ids: list[int]
@@ -92,7 +93,7 @@ class SearchView:
 
 def _fetch(connection: Connection, search_id: int, since: int | None = None, ids: list[int] | None = None
            ) -> list[tuple[Any, ...]]:
-    """READ of the search's networks as plain DB-API tuples, ordered by id: all, or those after ``since`` and ``ids``.
+    """READ of the search's networks as plain DB-API tuples, ordered by id: all, those after ``since``, or ``ids``.
 
     SQLAlchemy's row objects cost more than the query on 30,000 networks, so the statement
     (its bound values, integers, inlined by the dialect's compiler) runs on the DB-API
@@ -100,7 +101,9 @@ def _fetch(connection: Connection, search_id: int, since: int | None = None, ids
     """
     statement = select(*READ).where(Architecture.search_id == int(search_id)).order_by(Architecture.id)
     if since is not None:
-        statement = statement.where(or_(Architecture.id > int(since), Architecture.id.in_([int(i) for i in ids or []])))
+        statement = statement.where(Architecture.id > int(since))  # the primary key's range
+    if ids is not None:
+        statement = statement.where(Architecture.id.in_([int(i) for i in ids]))
     sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
     cursor = connection.connection.cursor()
     try:
@@ -110,36 +113,29 @@ def _fetch(connection: Connection, search_id: int, since: int | None = None, ids
         cursor.close()
 
 
-@dataclass
-class _Rows:
-    """A search's networks as last read: READ tuples ordered by id, and where the unfinished ones are."""
-
-    rows: list[tuple[Any, ...]]
-    unfinished: dict[int, int]  # id -> position in rows
-
-    @classmethod
-    def of(cls, rows: list[tuple[Any, ...]], columns: "Columns") -> "_Rows":
-        ids = columns["id"]
-        return cls(rows, {ids[n]: n for n, status in enumerate(columns["status"]) if status not in _FINISHED})
-
-
-_ROWS: "OrderedDict[tuple[int, int], _Rows]" = OrderedDict()
-_ROWS_KEPT = 8
+NAMES = [column.key for column in READ]
+STATUS = NAMES.index("status")
 #: plain strings, as the driver gives them (comparing those to enum members costs 10x more)
 _FINISHED = frozenset(str(status) for status in FINISHED)
 _FAILED = str(ArchitectureStatus.FAILED)
 
 
 class Columns:
-    """READ's columns of a search's networks (tuples, as read, ordered by id) and their float64 arrays, made once."""
+    """READ's columns of a search's networks (tuples, as read, ordered by id) and their float64 arrays, made once.
+
+    Immutable once made: a changed search gets new columns (:meth:`merged`), so the views
+    built from the old ones stay as they were.
+    """
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        names = [column.key for column in READ]
-        self.values: dict[str, tuple[Any, ...]] = dict(zip(names, zip(*rows))) if rows else {n: () for n in names}
+        self.values: dict[str, tuple[Any, ...]] = dict(zip(NAMES, zip(*rows))) if rows else {n: () for n in NAMES}
         self._arrays: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> tuple[Any, ...]:
         return self.values[name]
+
+    def __len__(self) -> int:
+        return len(self.values["id"])
 
     def floats(self, name: str) -> np.ndarray:
         """The column as float64, None (SQL NULL) as NaN."""
@@ -148,6 +144,43 @@ class Columns:
             self._arrays[name] = np.array(values, dtype=float) if values else np.empty(0)
         return self._arrays[name]
 
+    def unfinished(self) -> dict[int, int]:
+        """id -> position of the networks still training (or never finished)."""
+        ids = self.values["id"]
+        return {ids[n]: n for n, status in enumerate(self.values["status"]) if status not in _FINISHED}
+
+    def merged(self, replaced: dict[int, tuple[Any, ...]], appended: list[tuple[Any, ...]]) -> "Columns":
+        """These columns with the rows at some positions replaced and rows appended (tuples in READ's order)."""
+        out = Columns([])
+        for k, name in enumerate(NAMES):
+            column = self.values[name]
+            if replaced:
+                values = list(column)
+                for position, row in replaced.items():
+                    values[position] = row[k]
+                column = tuple(values)
+            out.values[name] = column + tuple(row[k] for row in appended)
+        for name, array in self._arrays.items():  # the arrays already made, brought up to date
+            k = NAMES.index(name)
+            merged = np.concatenate([array, np.array([row[k] for row in appended], dtype=float)]) if appended \
+                else array.copy()
+            for position, row in replaced.items():
+                merged[position] = np.nan if row[k] is None else float(row[k])
+            out._arrays[name] = merged
+        return out
+
+
+@dataclass
+class _Known:
+    """A search's networks as last read, and where the unfinished ones are."""
+
+    columns: Columns
+    unfinished: dict[int, int]  # id -> position
+
+
+_KNOWN: "OrderedDict[tuple[int, int], _Known]" = OrderedDict()
+_KNOWN_KEPT = 8
+
 
 def _read(connection: Connection, database: Database, search_id: int, state: tuple[Any, ...]) -> Columns:
     """READ's columns of the search's networks in ``state`` (search_view's summary), reading only what can have changed.
@@ -155,31 +188,32 @@ def _read(connection: Connection, database: Database, search_id: int, state: tup
     Between two refreshes of a running search's page a few networks are added and a few
     running ones finish; a finished network is never trained again
     (:data:`a4nn.lineage.status.FINISHED`). So after a first full read only the networks
-    after the last id read and the unfinished ones are read again, and the merged rows are
-    kept only if they add up to ``state`` (count, last id, count and sums of the columns it
-    sums); anything else (a deleted network, a rewritten row) falls back to a full read.
+    after the last id read and the unfinished ones are read again, and the merged columns
+    are kept only if they add up to ``state`` (count, last id, count and sums of the columns
+    it sums); anything else (a deleted network, a rewritten row) falls back to a full read.
     """
     key = (id(database), int(search_id))
-    known = _ROWS.get(key)
+    known = _KNOWN.get(key)
     columns = None
-    if known is not None and known.rows and len(known.unfinished) <= MAX_REREAD:
-        rows = list(known.rows)
-        for row in _fetch(connection, search_id, since=known.rows[-1][0], ids=list(known.unfinished)):
-            position = known.unfinished.get(row[0])
-            if position is None:
-                rows.append(row)
-            else:
-                rows[position] = row
-        columns = Columns(rows)
-        if not _adds_up(columns, state):
+    if known is not None and len(known.columns) and len(known.unfinished) <= MAX_REREAD:
+        appended = _fetch(connection, search_id, since=known.columns["id"][-1])
+        again = _fetch(connection, search_id, ids=list(known.unfinished)) if known.unfinished else []
+        replaced = {known.unfinished[row[0]]: row for row in again}
+        columns = known.columns.merged(replaced, appended)
+        if _adds_up(columns, state):
+            unfinished = {i: n for i, n in known.unfinished.items()
+                          if n not in replaced or replaced[n][STATUS] not in _FINISHED}
+            start = len(known.columns)
+            unfinished.update((row[0], start + n) for n, row in enumerate(appended) if row[STATUS] not in _FINISHED)
+        else:
             columns = None
     if columns is None:
-        rows = _fetch(connection, search_id)
-        columns = Columns(rows)
-    _ROWS[key] = _Rows.of(rows, columns)
-    _ROWS.move_to_end(key)
-    while len(_ROWS) > _ROWS_KEPT:
-        _ROWS.popitem(last=False)
+        columns = Columns(_fetch(connection, search_id))
+        unfinished = columns.unfinished()
+    _KNOWN[key] = _Known(columns, unfinished)
+    _KNOWN.move_to_end(key)
+    while len(_KNOWN) > _KNOWN_KEPT:
+        _KNOWN.popitem(last=False)
     return columns
 
 
@@ -239,6 +273,23 @@ def extend_front(front: list[tuple[float, float, int]], newcomers: list[tuple[fl
     return out
 
 
+def _not_dominated(front: list[tuple[float, float, int]], cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """Which of these networks no member of ``front`` dominates (exact duplicates of a member included).
+
+    A generation's networks are mostly dominated by the front so far; rejecting those with
+    numpy leaves :func:`extend_front` a handful. Along a front accuracy rises with cost, so
+    the best accuracy at most a network's cost is that of the last member no dearer than it.
+    """
+    if not front:
+        return np.ones(len(cost), dtype=bool)
+    costs = np.array([member[0] for member in front])
+    accuracies = -np.array([member[1] for member in front])
+    last = np.searchsorted(costs, cost, side="right") - 1
+    at = np.maximum(last, 0)
+    cheaper = last >= 0
+    return ~cheaper | (accuracy > accuracies[at]) | ((accuracy == accuracies[at]) & (cost == costs[at]))
+
+
 def _area(front: list[tuple[float, float, int]], reference_flops: float) -> float:
     """Hypervolume of a front of (MFLOPs, −accuracy, …) in increasing MFLOPs, from (100 − 0 %, ``reference_flops``).
 
@@ -262,24 +313,28 @@ def _view(database: Database, columns: Columns, search_id: int, metric: Metric) 
     plottable = np.flatnonzero(np.isfinite(accuracy) & np.isfinite(flops))
     reference = float(1.1 * flops[plottable].max()) if len(plottable) else None
     per_network = queries.search_epoch_budget(database, search_id)
-    generation = np.array(columns["generation"], dtype=np.int64)
+    generation = columns.floats("generation")  # NOT NULL integers
     numbers, inverse = np.unique(generation, return_inverse=True)
     networks = np.bincount(inverse, minlength=len(numbers))
-    early = np.bincount(inverse, weights=np.array(columns["terminated_early"], dtype=bool), minlength=len(numbers))
+    early = np.bincount(inverse, weights=columns.floats("terminated_early") > 0, minlength=len(numbers))
     epochs = columns.floats("epochs_trained")
     trained = np.bincount(inverse, weights=np.where(np.isnan(epochs), 0.0, epochs), minlength=len(numbers))
-    # each generation's plottable networks as (MFLOPs, −accuracy, id), in generation order
+    # each generation's plottable networks, in generation order
     order = plottable[np.argsort(generation[plottable], kind="stable")]
     ids = columns["id"]
-    points = list(zip(flops[order].tolist(), (-accuracy[order]).tolist(), [ids[i] for i in order.tolist()]))
-    starts = np.searchsorted(generation[order], numbers, side="left").tolist() + [len(points)]
+    cost, merit = flops[order], accuracy[order]
+    starts = np.searchsorted(generation[order], numbers, side="left").tolist() + [len(order)]
     generations: list[dict[str, Any]] = []
     front: list[tuple[float, float, int]] = []
     for k, number in enumerate(numbers.tolist()):
-        front = extend_front(front, points[starts[k]:starts[k + 1]])
+        a, b = starts[k], starts[k + 1]
+        if b > a:
+            keep = _not_dominated(front, cost[a:b], merit[a:b])
+            front = extend_front(front, list(zip(cost[a:b][keep].tolist(), (-merit[a:b][keep]).tolist(),
+                                                 [ids[i] for i in order[a:b][keep].tolist()])))
         count = int(networks[k])
         generations.append({
-            "generation": number, "networks": count, "early": int(early[k]), "epochs_trained": float(trained[k]),
+            "generation": int(number), "networks": count, "early": int(early[k]), "epochs_trained": float(trained[k]),
             "epochs_budget": per_network * count if per_network else None,
             "epochs_saved": queries.epochs_saved(float(trained[k]), count, per_network),
             "front_size": len(front),
@@ -324,17 +379,39 @@ _VIEWS_LOCK = threading.Lock()
 _VIEWS_KEPT = 16
 
 
+#: (database, search) -> (when the query began, the search's summary): see :func:`_state`
+_STATES: dict[tuple[int, int], tuple[float, tuple[Any, ...]]] = {}
+
+
+def _state(connection: Connection, database: Database, search_id: int, arrived: float) -> tuple[Any, ...]:
+    """The search's summary (count, last id, count and sums of the ranked columns): it changes with its networks.
+
+    A page asks for its points and its generations at once; the summary read for one of
+    them serves the other when that read began after the other request arrived (it sees
+    every change the request could have seen). Called under ``_VIEWS_LOCK``.
+    """
+    key = (id(database), int(search_id))
+    known = _STATES.get(key)
+    if known is not None and known[0] >= arrived:
+        return known[1]
+    began = time.monotonic()
+    state = tuple(connection.execute(
+        select(func.count(Architecture.id), func.max(Architecture.id), func.sum(Architecture.epochs_trained),
+               func.count(Architecture.final_acc), func.sum(Architecture.final_acc),
+               func.sum(Architecture.fitness), func.sum(Architecture.predicted_acc))
+        .where(Architecture.search_id == search_id)).one())
+    _STATES[key] = (began, state)
+    return state
+
+
 def search_view(database: Database, search_id: int, metric: Metric) -> SearchView:
     """:func:`_view`, cached until the search's networks change (a page's two requests share one)."""
+    arrived = time.monotonic()
     with database.engine.connect() as connection:
         _require_search(connection, search_id)
-        state = tuple(connection.execute(
-            select(func.count(Architecture.id), func.max(Architecture.id), func.sum(Architecture.epochs_trained),
-                   func.count(Architecture.final_acc), func.sum(Architecture.final_acc),
-                   func.sum(Architecture.fitness), func.sum(Architecture.predicted_acc))
-            .where(Architecture.search_id == search_id)).one())
-        key = (id(database), search_id, metric, state)
         with _VIEWS_LOCK:  # one computation at a time: a page's second request waits and reuses the first's
+            state = _state(connection, database, search_id, arrived)
+            key = (id(database), search_id, metric, state)
             if key in _VIEWS:
                 _VIEWS.move_to_end(key)
                 return _VIEWS[key]

@@ -110,17 +110,22 @@ def test_hypervolume_is_pymoos() -> None:
 
 
 def test_a_search_front_grows_as_pareto_front_says() -> None:
-    """Each generation's front (``extend_front`` on the previous front and the newcomers) is ``pareto_front``
-    of every network so far, duplicates of a front point included."""
+    """Each generation's front (the newcomers no member of the front so far dominates, then ``extend_front``, as
+    the search view does) is ``pareto_front`` of every network so far, duplicates of a front point included."""
     rng = np.random.default_rng(7)
     seen: list[dict] = []
     front: list[tuple[float, float, int]] = []
     for generation in range(60):
-        newcomers = [(float(rng.choice([10.0, 20.0, 30.0, rng.uniform(0, 50)])),
-                      -float(rng.choice([90.0, 95.0, rng.uniform(80, 99)])), len(seen) + i) for i in range(12)]
-        seen += [{"id": i, "acc": -a, "flops": f} for f, a, i in newcomers]
-        front = explorer_data.extend_front(front, newcomers)
-        assert sorted(i for _, _, i in front) == sorted(p["id"] for p in pareto_front(seen)), generation
+        cost = np.array([rng.choice([10.0, 20.0, 30.0, rng.uniform(0, 50)]) for _ in range(12)])
+        accuracy = np.array([rng.choice([90.0, 95.0, rng.uniform(80, 99)]) for _ in range(12)])
+        ids = np.arange(len(seen), len(seen) + 12)
+        seen += [{"id": int(i), "acc": float(a), "flops": float(f)} for f, a, i in zip(cost, accuracy, ids)]
+        keep = explorer_data._not_dominated(front, cost, accuracy)
+        front = explorer_data.extend_front(front, list(zip(cost[keep].tolist(), (-accuracy[keep]).tolist(),
+                                                           ids[keep].tolist())))
+        expected = sorted(p["id"] for p in pareto_front(seen))
+        assert sorted(i for _, _, i in front) == expected, generation
+        assert not keep.all() or generation == 0  # the filter rejects networks (it is not a pass-through)
 
 
 def test_ranked_values_are_fitness_seen(client: TestClient, recorded: Recorded) -> None:
@@ -166,7 +171,7 @@ def test_a_changed_search_reads_only_what_changed_and_equals_a_full_read(client:
     def same_as_a_full_read() -> None:
         answers = {path: client.get(f"/searches/{live}/{path}").json() for path in ("points", "generations")}
         explorer_data._VIEWS.clear()
-        explorer_data._ROWS.clear()
+        explorer_data._KNOWN.clear()
         for path, answer in answers.items():
             assert uncached.get(f"/searches/{live}/{path}").json() == answer, path
 
@@ -184,7 +189,7 @@ def test_a_changed_search_reads_only_what_changed_and_equals_a_full_read(client:
         add_live_network(recorder, live, 51, 60.0)
         fetched.clear()
         points = client.get(f"/searches/{live}/points").json()
-        assert fetched == [2]  # the running network again and the new one, not the whole search
+        assert fetched == [1, 1]  # the new network, then the running one again: not the whole search
         assert running in points["front"] and points["total"] == networks + 1
         same_as_a_full_read()
         client.get(f"/searches/{live}/points")  # cached rows again
