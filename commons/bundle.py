@@ -103,8 +103,9 @@ value that was never recorded).
 | genome_parents | evolution edge | child_hash, parent_hash, operator (`init`, `crossover`, `mutation`), search |
 | checkpoints | saved model state | search, generation, index, epoch, format, sha256, size_bytes, source_uri (where the search kept it, relative to its run folder), file (path in this bundle, empty when not exported) |
 
-`search.json` holds each search's configuration, seed, status, code version, data set
-and engine configuration, and the environment that exported the bundle;
+`search.json` holds each search's configuration, seed, status, code version, start and
+finish times (ISO 8601, UTC; `null` when not recorded: imported logs such as ICPP'23
+carry no dates), data set and engine configuration, and the environment that exported the bundle;
 `engine_config.json` the prediction-engine settings per search.
 
 "Best" and the Pareto front rank networks by `fitness`, the value the NAS saw (the
@@ -707,7 +708,8 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
     engine configurations already in the target are shared, and importing the same
     bundle again adds nothing. A *different* search of the same name is refused.
     Checkpoint rows are restored for the checkpoint files the bundle carries
-    (their URIs point into the bundle folder).
+    (their URIs point into the bundle folder). A search keeps the start time it was
+    exported with, NULL where the bundle says null (not recorded), never the import time.
     """
     folder = Path(bundle_dir)
     verified = verify_bundle(folder)
@@ -738,7 +740,8 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
                 entry["name"], entry["nas"], dataset_id, engine_id, public_config(entry.get("config")),
                 seed=entry.get("seed"),
                 code_version=entry.get("code_version"), host=entry.get("host"),
-                status=entry.get("status", SearchStatus.RUNNING))
+                status=entry.get("status", SearchStatus.RUNNING),
+                started_at=_recorded_time(entry, "started_at", folder))
         genome_ids = {row["hash"]: recorder.register_genome(row["bits"], row["encoding"]) for row in tables["genomes"]}
         for row in tables["genome_parents"]:
             recorder.add_genome_parent(genome_ids[row["child_hash"]], genome_ids[row["parent_hash"]], row["operator"],
@@ -781,6 +784,19 @@ def import_bundle(database: Database, bundle_dir: Path | str) -> ImportResult:
 
         import_evaluations(recorder, folder, owner)
     return ImportResult(search_ids, len(architecture_ids), epochs, predictions, restored)
+
+
+def _recorded_time(entry: Mapping[str, Any], key: str, folder: Path) -> datetime | None:
+    """A search's time as exported (``_iso``): None stays None (not recorded), a naive one is UTC."""
+    text = entry.get(key)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise InputFormatError(f"search {entry.get('name')!r}: {key} {text!r} is not an ISO 8601 time or null",
+                               path=str(folder / "search.json")) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 def _params(values: Iterable[Any] | None) -> list[float] | None:

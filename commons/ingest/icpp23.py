@@ -18,8 +18,8 @@ What is recorded as the network's ``fitness`` is what that run's NAS was handed:
   accuracy they reached after all 25 epochs.
 
 The logs carry no wall-clock dates, so ``searches.started_at`` cannot come from them:
-the search's config keeps the ingest time as ``ingested_at`` and says
-``"started_at": null``; the column itself (NOT NULL in the schema) holds the ingest time.
+the column is NULL (not recorded; nullable since schema revision 0004), and the search's
+config keeps the ingest time as ``ingested_at`` and says ``"started_at": null``.
 
 The file is streamed: rows are written in chunks as they are read, and what is kept per
 network (its row id, last epoch, a bit set of the epochs seen) does not grow with its
@@ -231,7 +231,7 @@ def _start_search(recorder: Recorder, name: str, match: re.Match, early: bool, p
                                   "population": GENERATION_SIZE, "offspring": GENERATION_SIZE,
                                   "fitness": "converged prediction, else last accuracy" if early else "last accuracy",
                                   "started_at": None, "ingested_at": datetime.now(timezone.utc).isoformat()},
-                                 status="completed")
+                                 status="completed", started_at=None)
 
 
 def _finish(recorder: Recorder, network: _Network, early: bool) -> None:

@@ -122,6 +122,30 @@ def test_searches_datasets_health(client) -> None:
     assert "/models" in client.get("/openapi.json").json()["paths"]
 
 
+def test_a_search_without_a_start_time_reads_as_null(recorder, database) -> None:
+    """An import whose source has no dates (ICPP'23) stores started_at NULL: every reader answers, null in JSON."""
+    dataset = recorder.register_dataset("ef2-low", "xfel-tiff", {"beam": "low"})
+    undated = recorder.start_search("undated", "icpp23-import", dataset, None, {"epochs": 25, "started_at": None},
+                                    status="completed", started_at=None)
+    arch = recorder.start_architecture(undated, index=0, flops=120.0)
+    recorder.log_epoch(arch, 1, val_acc=70.0)
+    recorder.finish_architecture(arch, "completed", final_acc=70.0, fitness=70.0)
+    dated = recorder.start_search("dated", "nsga-net-macro", dataset, None, {"epochs": 25})
+    client = TestClient(create_app(database=database))
+
+    listing = client.get("/searches")
+    assert listing.status_code == 200, listing.text
+    assert [s["name"] for s in listing.json()] == ["undated", "dated"]
+    assert client.get("/searches?format=csv").status_code == 200
+    detail = client.get(f"/searches/{undated}")
+    assert detail.status_code == 200, detail.text
+    assert detail.json()["started_at"] is None and detail.json()["networks"] == 1
+    assert client.get(f"/searches/{dated}").json()["started_at"] is not None
+    for path in (f"/searches/{undated}/pareto", f"/searches/{undated}/points", f"/searches/{undated}/generations",
+                 f"/models?search={undated}", f"/models/{arch}", "/ui/searches", f"/ui/searches/{undated}"):
+        assert client.get(path).status_code == 200, path
+
+
 INJECTIONS = ["1 OR 1=1", "'; DROP TABLE architectures; --", "low' OR '1'='1", "1); DELETE FROM epochs; --",
               "%27", "%00", "\\x00", "1/**/OR/**/1=1", "low%27%20UNION%20SELECT%20name%20FROM%20sqlite_master--",
               "99999999999999999999999", "2147483648", "9223372036854775807", "-1e400", "%C2%B2", "x" * 300]

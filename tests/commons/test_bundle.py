@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,38 @@ def test_round_trip_into_an_empty_database_has_identical_rows(database, trail: T
     again = import_bundle(empty_target, bundle)  # idempotent: same search, nothing added
     assert again.search_ids == imported.search_ids
     assert len(epochs_frame(empty_target)) == 11
+
+
+def _start_time(text: str | None) -> datetime | None:
+    """An exported start time as UTC (SQLite exports it naive, PostgreSQL with its offset)."""
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def test_start_times_round_trip_not_recorded_included(database, empty_target, tmp_path: Path) -> None:
+    """No start time (an ICPP'23 import) exports as null and imports as NULL; a recorded one comes back as it
+    was, not as the time of the import."""
+    recorder = Recorder(database)
+    recorded = datetime(2026, 11, 1, 8, 30, tzinfo=timezone.utc)
+    undated = recorder.start_search("undated", "icpp23-import", config={"started_at": None, "ingested_at": "x"},
+                                    status="completed", started_at=None)
+    dated = recorder.start_search("dated", "nsga-net-macro", started_at=recorded)
+    for search in (undated, dated):
+        arch = recorder.start_architecture(search, 0, 0, flops=10.0)
+        recorder.log_epoch(arch, 1, val_acc=50.0)
+        recorder.finish_architecture(arch, "completed", final_acc=50.0, fitness=50.0)
+    for name, expected in (("undated", None), ("dated", recorded)):
+        bundle = export_bundle(database, name, tmp_path / name).folder
+        exported = json.loads((bundle / "search.json").read_text())["searches"][0]
+        assert "started_at" in exported and _start_time(exported["started_at"]) == expected
+        import_bundle(empty_target, bundle)
+        with empty_target.engine.connect() as connection:
+            stored = connection.execute(select(Search.started_at).where(Search.name == name)).scalar_one()
+        assert _start_time(None if stored is None else stored.isoformat()) == expected
+        again = export_bundle(empty_target, name, tmp_path / f"{name}-again", record=False).folder
+        assert _start_time(json.loads((again / "search.json").read_text())["searches"][0]["started_at"]) == expected
 
 
 def test_final_checkpoints_only_copy_each_networks_last(database, trail: Trail, tmp_path: Path) -> None:

@@ -94,6 +94,8 @@ def test_generations_fitness_and_times_follow_the_runs(database, icpp23_dir) -> 
                                       Architecture.predicted_acc, Architecture.fitness)
                                .join(Search, Search.id == Architecture.search_id)).all()
     assert all(config["started_at"] is None and config["ingested_at"] for _, config, *_ in rows)
+    with database.session() as session:
+        assert session.scalars(select(Search.started_at)).all() == [None, None]  # the logs carry no dates
     assert all(params["icpp23_arch"] == 10 * generation + index for _, _, generation, index, params, *_ in rows)
     standalone = [row for row in rows if "/no_early_termination/" in row[0]]
     # every network of a run without early termination trained 25 epochs: the NAS ranked it by its accuracy
