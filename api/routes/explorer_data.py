@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import io
+import itertools
 import json
 import math
 import threading
@@ -120,6 +121,9 @@ _FINISHED = frozenset(str(status) for status in FINISHED)
 _FAILED = str(ArchitectureStatus.FAILED)
 
 
+_SERIALS = itertools.count()
+
+
 class Columns:
     """READ's columns of a search's networks (tuples, as read, ordered by id) and their float64 arrays, made once.
 
@@ -130,6 +134,11 @@ class Columns:
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self.values: dict[str, tuple[Any, ...]] = dict(zip(NAMES, zip(*rows))) if rows else {n: () for n in NAMES}
         self._arrays: dict[str, np.ndarray] = {}
+        self.serial = next(_SERIALS)  # names this state of the search in the views' cache
+
+    def row(self, position: int) -> tuple[Any, ...]:
+        """One network as :func:`_fetch` gives it."""
+        return tuple(self.values[name][position] for name in NAMES)
 
     def __getitem__(self, name: str) -> tuple[Any, ...]:
         return self.values[name]
@@ -172,45 +181,87 @@ class Columns:
 
 @dataclass
 class _Known:
-    """A search's networks as last read, and where the unfinished ones are."""
+    """A search's networks as last read, where the unfinished ones are, and when they were last checked whole."""
 
     columns: Columns
     unfinished: dict[int, int]  # id -> position
+    checked: float  # time.monotonic() of the last full read or summary check
 
 
 _KNOWN: "OrderedDict[tuple[int, int], _Known]" = OrderedDict()
 _KNOWN_KEPT = 8
+#: how often (seconds) the columns read piecemeal are checked against the search's summary
+RECHECK_S = 5.0
+#: (database, search) -> (when the query began, (networks, last id)): see :func:`_counted`
+_COUNTS: dict[tuple[int, int], tuple[float, tuple[Any, ...]]] = {}
 
 
-def _read(connection: Connection, database: Database, search_id: int, state: tuple[Any, ...]) -> Columns:
-    """READ's columns of the search's networks in ``state`` (search_view's summary), reading only what can have changed.
+def _counted(connection: Connection, database: Database, search_id: int, arrived: float) -> tuple[Any, ...]:
+    """The search's number of networks and last id (one index range, a few milliseconds).
+
+    A page asks for its points and its generations at once; the count read for one of them
+    serves the other when that read began after the other request arrived (it sees every
+    change the request could have seen). Called under ``_VIEWS_LOCK``.
+    """
+    key = (id(database), int(search_id))
+    known = _COUNTS.get(key)
+    if known is not None and known[0] >= arrived:
+        return known[1]
+    began = time.monotonic()
+    counted = tuple(connection.execute(select(func.count(Architecture.id), func.max(Architecture.id))
+                                       .where(Architecture.search_id == search_id)).one())
+    _COUNTS[key] = (began, counted)
+    return counted
+
+
+def _summary(connection: Connection, search_id: int) -> tuple[Any, ...]:
+    """Count, last id, count of final accuracies and sums of the columns a page shows: what :func:`_adds_up` checks."""
+    return tuple(connection.execute(
+        select(func.count(Architecture.id), func.max(Architecture.id), func.sum(Architecture.epochs_trained),
+               func.count(Architecture.final_acc), func.sum(Architecture.final_acc),
+               func.sum(Architecture.fitness), func.sum(Architecture.predicted_acc))
+        .where(Architecture.search_id == search_id)).one())
+
+
+def _read(connection: Connection, database: Database, search_id: int, arrived: float) -> Columns:
+    """READ's columns of the search's networks now, reading only what can have changed since the last read.
 
     Between two refreshes of a running search's page a few networks are added and a few
     running ones finish; a finished network is never trained again
     (:data:`a4nn.lineage.status.FINISHED`). So after a first full read only the networks
-    after the last id read and the unfinished ones are read again, and the merged columns
-    are kept only if they add up to ``state`` (count, last id, count and sums of the columns
-    it sums); anything else (a deleted network, a rewritten row) falls back to a full read.
+    after the last id read and the unfinished ones are read again; when none of them
+    changed, the same :class:`Columns` come back (and the views made from them serve). The
+    merged columns must have the search's count and last id, and at least every
+    ``RECHECK_S`` seconds they must add up to its summary (:func:`_adds_up`: sums of the
+    accuracies and epochs); anything else (a deleted network, a row rewritten by hand)
+    falls back to a full read.
     """
     key = (id(database), int(search_id))
     known = _KNOWN.get(key)
+    count, last = _counted(connection, database, search_id, arrived)
     columns = None
     if known is not None and len(known.columns) and len(known.unfinished) <= MAX_REREAD:
-        appended = _fetch(connection, search_id, since=known.columns["id"][-1])
+        old = known.columns
+        appended = _fetch(connection, search_id, since=old["id"][-1]) if last is not None and last > old["id"][-1] else []
         again = _fetch(connection, search_id, ids=list(known.unfinished)) if known.unfinished else []
-        replaced = {known.unfinished[row[0]]: row for row in again}
-        columns = known.columns.merged(replaced, appended)
-        if _adds_up(columns, state):
+        replaced = {known.unfinished[row[0]]: row for row in again if row != old.row(known.unfinished[row[0]])}
+        columns = old.merged(replaced, appended) if appended or replaced else old
+        checked = known.checked
+        if len(columns) != count or columns["id"][-1] != last:
+            columns = None
+        elif time.monotonic() - checked >= RECHECK_S:
+            checked = time.monotonic()
+            if not _adds_up(columns, _summary(connection, search_id)):
+                columns = None
+        if columns is not None:
             unfinished = {i: n for i, n in known.unfinished.items()
                           if n not in replaced or replaced[n][STATUS] not in _FINISHED}
-            start = len(known.columns)
-            unfinished.update((row[0], start + n) for n, row in enumerate(appended) if row[STATUS] not in _FINISHED)
-        else:
-            columns = None
+            unfinished.update((row[0], len(old) + n) for n, row in enumerate(appended) if row[STATUS] not in _FINISHED)
     if columns is None:
+        checked = time.monotonic()
         columns = Columns(_fetch(connection, search_id))
         unfinished = columns.unfinished()
-    _KNOWN[key] = _Known(columns, unfinished)
+    _KNOWN[key] = _Known(columns, unfinished, checked)
     _KNOWN.move_to_end(key)
     while len(_KNOWN) > _KNOWN_KEPT:
         _KNOWN.popitem(last=False)
@@ -379,44 +430,19 @@ _VIEWS_LOCK = threading.Lock()
 _VIEWS_KEPT = 16
 
 
-#: (database, search) -> (when the query began, the search's summary): see :func:`_state`
-_STATES: dict[tuple[int, int], tuple[float, tuple[Any, ...]]] = {}
-
-
-def _state(connection: Connection, database: Database, search_id: int, arrived: float) -> tuple[Any, ...]:
-    """The search's summary (count, last id, count and sums of the ranked columns): it changes with its networks.
-
-    A page asks for its points and its generations at once; the summary read for one of
-    them serves the other when that read began after the other request arrived (it sees
-    every change the request could have seen). Called under ``_VIEWS_LOCK``.
-    """
-    key = (id(database), int(search_id))
-    known = _STATES.get(key)
-    if known is not None and known[0] >= arrived:
-        return known[1]
-    began = time.monotonic()
-    state = tuple(connection.execute(
-        select(func.count(Architecture.id), func.max(Architecture.id), func.sum(Architecture.epochs_trained),
-               func.count(Architecture.final_acc), func.sum(Architecture.final_acc),
-               func.sum(Architecture.fitness), func.sum(Architecture.predicted_acc))
-        .where(Architecture.search_id == search_id)).one())
-    _STATES[key] = (began, state)
-    return state
-
-
 def search_view(database: Database, search_id: int, metric: Metric) -> SearchView:
     """:func:`_view`, cached until the search's networks change (a page's two requests share one)."""
     arrived = time.monotonic()
     with database.engine.connect() as connection:
         _require_search(connection, search_id)
         with _VIEWS_LOCK:  # one computation at a time: a page's second request waits and reuses the first's
-            state = _state(connection, database, search_id, arrived)
-            key = (id(database), search_id, metric, state)
-            if key in _VIEWS:
-                _VIEWS.move_to_end(key)
-                return _VIEWS[key]
             with collector_paused():
-                view = _view(database, _read(connection, database, search_id, state), search_id, metric)
+                columns = _read(connection, database, search_id, arrived)
+                key = (id(database), search_id, metric, columns.serial)
+                if key in _VIEWS:
+                    _VIEWS.move_to_end(key)
+                    return _VIEWS[key]
+                view = _view(database, columns, search_id, metric)
             _VIEWS[key] = view
             while len(_VIEWS) > _VIEWS_KEPT:
                 _VIEWS.popitem(last=False)
