@@ -35,10 +35,18 @@ class ApiError extends Error {
   constructor(status, detail) { super(detail); this.status = status; }
 }
 
+// The script runs from the page's <head>, so a page's requests leave while the browser is still reading the
+// document; what they bring is drawn once it is there.
+const domReady = new Promise((resolve) => {
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", resolve, { once: true });
+  else resolve();
+});
+
 async function api(path) {
   const response = await fetch(path, { headers: { Accept: "application/json" } });
   let body = null;
   try { body = await response.json(); } catch (_) { body = null; }
+  await domReady;
   if (!response.ok) {
     const detail = body && body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail)) : response.statusText;
     throw new ApiError(response.status, detail);
@@ -174,13 +182,16 @@ async function route() {
     const match = path.match(pattern);
     if (match) {
       const section = path.split("/")[2] || "searches";
+      const drawn = page(...match.slice(1));  // its requests start now
+      await domReady;
       document.querySelectorAll("nav a[data-nav]").forEach((a) =>
         a.toggleAttribute("aria-current", a.dataset.nav === section) && a.setAttribute("aria-current", "page"));
-      try { await page(...match.slice(1)); } catch (error) { setMain(h("h1", {}, "Could not load this page"), errorBox(error.message)); }
+      try { await drawn; } catch (error) { setMain(h("h1", {}, "Could not load this page"), errorBox(error.message)); }
       document.body.dataset.ready = "1";
       return;
     }
   }
+  await domReady;
   setMain(h("h1", {}, "Not found"), h("p", {}, "No explorer page at ", h("code", {}, path), "."));
   document.body.dataset.ready = "1";
 }
@@ -451,6 +462,7 @@ function withSort(filter, field, descending) {
 function stripPaging(filter) { return filter.split("&").filter((t) => t && !t.startsWith("cursor=") && !t.startsWith("limit=") && !t.startsWith("format=")).join("&"); }
 
 async function modelsPage() {
+  await domReady;  // the form is drawn before the first request
   document.title = "Models · a4nn-commons";
   const params = new URLSearchParams(location.search);
   const state = { filter: params.get("filter") || "", limit: PAGE_SIZES.includes(Number(params.get("limit"))) ? Number(params.get("limit")) : 25,
@@ -698,6 +710,7 @@ function evaluationsTable(rows) {
 
 // ---- compare
 async function comparePage() {
+  await domReady;
   document.title = "Compare · a4nn-commons";
   const raw = new URLSearchParams(location.search).get("ids") || "";
   const input = h("input", { type: "text", id: "compare-ids", value: raw, "aria-describedby": "compare-help", placeholder: "12,40,41" });
@@ -741,4 +754,4 @@ async function comparePage() {
 }
 
 window.addEventListener("popstate", route);
-document.addEventListener("DOMContentLoaded", route);
+route();
