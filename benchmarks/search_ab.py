@@ -168,17 +168,20 @@ def engine_record(url: str, args: argparse.Namespace) -> dict:
         config = session.get(EngineConfig, search.engine_config_id)
         settings = {"function": config.function, "c_min": config.c_min, "e_pred": config.e_pred, "n": config.n,
                     "r": config.r, "extra": config.extra}
-        chance = (config.extra or {}).get("chance_level"), (config.extra or {}).get("chance_tolerance")
+        # the never-learns rule's band as the engine recorded it (engine_configs.extra["stops"])
+        never = next((rule for rule in (config.extra or {}).get("stops", []) if rule.get("rule") == "never-learns"), {})
+        level = never.get("level") if never.get("level") is not None else 100.0 / max(int(never.get("n_classes") or 2), 1)
+        tolerance = never.get("tolerance")
         for row in session.scalars(select(Architecture).where(Architecture.terminated_early.is_(True))):
             last = session.scalars(select(Prediction.function).where(Prediction.architecture_id == row.id)
                                    .order_by(Prediction.epoch.desc())).first()
             values = session.scalars(select(Epoch.val_acc).where(Epoch.architecture_id == row.id)).all()
             if last == "prior":
                 rule = "prior"
-            elif chance[0] is not None and all(abs(v - chance[0]) <= chance[1] for v in values):
+            elif tolerance is not None and all(abs(v - level) <= tolerance for v in values):
                 rule = "never-learns"
             else:
-                rule = "plateau or other"
+                rule = "hopeless or other"
             stopped_by[rule] = stopped_by.get(rule, 0) + 1
     database.dispose()
     root = Path(__file__).resolve().parents[1]

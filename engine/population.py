@@ -28,7 +28,8 @@ class Population:
 
     ``fitness`` maps a network key (from :meth:`new_key`) to the fitness the search received
     for it, in the order the networks finished; ``costs`` maps a key to the network's cost
-    (MFLOPs in a search) where it is known. ``traces`` holds, per complete curve, the
+    (MFLOPs in a search) where it is known; ``errors`` the expected error of the fitness handed
+    back for a stopped network (a complete one has none). ``traces`` holds, per complete curve, the
     per-epoch extrapolations the engine made while it trained (inf where none), which the
     extrapolation-agreement rule calibrates on; it is empty for curves read back from a
     database. ``samples`` marks the complete curves that are a fair sample of the search's
@@ -44,6 +45,8 @@ class Population:
     samples: list[bool] = field(default_factory=list)
     fitness: dict[int, float] = field(default_factory=dict)
     costs: dict[int, float] = field(default_factory=dict)
+    errors: dict[int, float] = field(default_factory=dict)
+    unknown_errors: set[int] = field(default_factory=set)
     version: int = 0
     _next_key: int = field(default=0, repr=False)
     _memo: dict[Any, tuple[int, Any]] = field(default_factory=dict, repr=False)
@@ -78,19 +81,39 @@ class Population:
         self.record_fitness(self.new_key() if key is None else key, float(y[-1]), cost)
         return True
 
-    def record_fitness(self, key: int, value: float, cost: float | None = None) -> None:
-        """The search's fitness (and, if known, cost) for network ``key``; a later call replaces it."""
+    def record_fitness(self, key: int, value: float, cost: float | None = None, error: float = 0.0) -> None:
+        """The search's fitness (and, if known, cost) for network ``key``; a later call replaces it.
+
+        ``error``: the error expected of a fitness that is an estimate (a stopped network);
+        0 for a measured one. An unknown (infinite) error is not counted.
+        """
         if math.isfinite(value):
             self.fitness[key] = float(value)
         else:
             self.fitness.pop(key, None)
         if cost is not None and math.isfinite(cost):
             self.costs[key] = float(cost)
+        if error > 0 and math.isfinite(error):
+            self.errors[key] = float(error)
+        else:
+            self.errors.pop(key, None)
+
+    def expected_error(self, exclude: int | None = None, unknown: float = 0.0) -> float:
+        """The summed expected error of the fitness of every finished network (stopped ones carry it);
+        a stopped network whose error is not known (read back from a database) counts ``unknown``."""
+        known = sum(e for key, e in self.errors.items() if key != exclude and key in self.fitness)
+        unknown_count = sum(1 for key in self.unknown_errors if key != exclude and key in self.fitness)
+        return float(known + unknown * unknown_count)
 
     def add_fitness(self, value: float, cost: float | None = None) -> int:
-        """Record the fitness of a network whose curve is not known (a stopped one read back on resume)."""
+        """Record the fitness of a network whose curve is not known (a stopped one read back on resume).
+
+        The error the engine expected of that fitness is not in the lineage, so it is marked
+        unknown: an error budget counts it at a stated value (:meth:`expected_error`).
+        """
         key = self.new_key()
         self.record_fitness(key, value, cost)
+        self.unknown_errors.add(key)
         return key
 
     @property

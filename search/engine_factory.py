@@ -38,18 +38,21 @@ class EngineFactory:
     split (e.g. 45-55 % for a 54/66 split): the never-learns rule is centred on its
     middle with a tolerance covering the whole band plus 2 points, so a network that
     only ever predicts one class is recognised even when the classes are not balanced.
-    ``n_val``: the validation-set size (error budget, plateau radius); ``n_classes``: used
-    where no chance band is known.
+    ``n_val``: the validation-set size (the prior's tolerance); ``n_classes``: used where no
+    chance band is known; ``error_target``: the a4nn error budget (mean expected fitness
+    error, points; default :data:`a4nn.engine.strategies.DEFAULT_ERROR_TARGET`).
     """
 
     def __init__(self, strategy: str | Strategy, epochs: int, r: float, chance_band: tuple[float, float] | None = None,
-                 prior_curves: int = DEFAULT_PRIOR_CURVES, n_val: int | None = None, n_classes: int = 2):
+                 prior_curves: int = DEFAULT_PRIOR_CURVES, n_val: int | None = None, n_classes: int = 2,
+                 error_target: float | None = None):
         self.epochs, self.r, self.chance_band, self.n_val = epochs, r, chance_band, n_val
         if isinstance(strategy, Strategy):
             self.strategy = strategy
         else:
+            target = {} if error_target is None else {"target": error_target}
             self.strategy = build(strategy, n=3, r=r, c_min=3, n_classes=n_classes, chance_band=chance_band,
-                                  n_val=n_val, min_curves=prior_curves)
+                                  n_val=n_val, min_curves=prior_curves, **target)
         self.population = Population(length=epochs) if self.strategy.uses_population else None
 
     @property

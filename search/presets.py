@@ -28,7 +28,7 @@ STANDALONE = "none"
 
 #: preset keys a caller may override one by one (the rest of a search's settings are not in presets)
 PRESET_KEYS = ("pop", "offspring", "generations", "epochs", "channels", "image_size", "n_images", "batch_size",
-               "lr", "r", "beam", "prior_curves")
+               "lr", "r", "beam", "prior_curves", "error_target")
 #: options that may be changed when resuming (where and how to train, not what is searched)
 RESUME_OVERRIDES = ("workers", "ray_address", "device", "overlap")
 DEFAULT_LR = 0.025

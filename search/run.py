@@ -112,6 +112,7 @@ class SearchSpec:
     lr: float | None = None
     r: float | None = None
     prior_curves: int | None = None
+    error_target: float | None = None  # a4nn engine: mean expected fitness error allowed (points)
     precise_bn: bool = True
     recipe: str = DEFAULT_RECIPE    # a4nn.search.recipes: operators, duplicates, training choices
     engine: str = DEFAULT_ENGINE
@@ -279,7 +280,8 @@ def make_engine_factory(options: Mapping[str, Any], data: Any):
     from a4nn.search.engine_factory import DEFAULT_PRIOR_CURVES, EngineFactory, chance_band
 
     return EngineFactory(options["engine"], options["epochs"], options["r"], chance_band(data),
-                         prior_curves=options.get("prior_curves") or DEFAULT_PRIOR_CURVES, n_val=len(data.val_y))
+                         prior_curves=options.get("prior_curves") or DEFAULT_PRIOR_CURVES, n_val=len(data.val_y),
+                         error_target=options.get("error_target"))
 
 
 def generations_done(run_dir: Path) -> int:

@@ -48,6 +48,9 @@ from a4nn.search.recipes import DEFAULT_RECIPE, RECIPES
 @click.option("--prior-curves", type=int,
               help="a4nn engine: networks that must train to the end before the population prior may stop one "
                    "(quick 6, paper 10).")
+@click.option("--error-target", type=click.FloatRange(min=0.0, min_open=True),
+              help="a4nn engine: the mean expected error (points) of the fitness handed to the NAS that its stops may "
+                   "spend (default 0.5; larger saves more epochs, see a4nn.engine.strategies).")
 @click.option("--engine", "engine_name", type=click.Choice(ENGINES), default="a4nn", show_default=True,
               help="Prediction engine: a4nn (improved default), penguin (faithful PENGUIN rule) or none (standalone).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel training slots (>1 uses Ray).")

@@ -80,7 +80,14 @@ def test_values_outside_bounds_never_converge() -> None:
 def test_never_learns_detector_stops_chance_level_networks() -> None:
     engine = PredictionEngine(strategy="a4nn")  # two classes: chance is 50 %
     decisions = [engine.observe(e, 50.0 + (-1) ** e * 0.5) for e in range(1, 10)]
-    assert any(d.stop and d.rule == "never-learns" and d.kind is VerdictKind.DROP for d in decisions)
+    # in the default the rule's verdict is a STOP the vetoes may overrule (audits, the error budget)
+    assert any(d.stop and d.rule == "never-learns" and d.kind is VerdictKind.STOP for d in decisions)
+    from a4nn.engine.rules import NeverLearns, NeverLearnsSettings
+    from a4nn.engine.strategies import Strategy
+
+    strict = PredictionEngine(strategy=Strategy("never", stops=(NeverLearns(NeverLearnsSettings(overrulable=False)),)))
+    decisions = [strict.observe(e, 50.0 + (-1) ** e * 0.5) for e in range(1, 10)]
+    assert any(d.stop and d.kind is VerdictKind.DROP for d in decisions)  # out of the race: no veto asked
     ten = PredictionEngine(strategy=a4nn(n_classes=10))  # ten classes: 50 % is learning, 10 % is chance
     assert not any(ten.observe(e, 50.0 + (-1) ** e * 0.5).stop for e in range(1, 10))
     ten = PredictionEngine(strategy=a4nn(n_classes=10))

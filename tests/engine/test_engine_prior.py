@@ -87,8 +87,14 @@ def test_warm_up_forbids_stopping_even_on_a_plateau() -> None:
     """Until min_curves networks finished, a calibrated rule's error is unknown and the veto keeps training."""
     from a4nn.engine.strategies import a4nn
 
+    from dataclasses import replace
+
+    from a4nn.engine.rules import Plateau, PlateauSettings
+
     population = Population(length=25)
-    engine = PredictionEngine(strategy=a4nn(min_curves=2), population=population)
+    default = a4nn(min_curves=2)
+    with_plateau = replace(default, stops=default.stops + (Plateau(PlateauSettings(calibrate=False)),))
+    engine = PredictionEngine(strategy=with_plateau, population=population)
     decisions = [engine.observe(e, 90.0) for e in range(25)]
     assert not any(d.stop for d in decisions)
     assert decisions[-1].kind is VerdictKind.KEEP and decisions[-1].rule == "top-contender"
@@ -96,7 +102,10 @@ def test_warm_up_forbids_stopping_even_on_a_plateau() -> None:
 
 
 def test_plateau_rule_hands_over_the_best_tail_value() -> None:
-    engine = PredictionEngine(strategy="a4nn")
+    from a4nn.engine.rules import Plateau, PlateauSettings
+    from a4nn.engine.strategies import Strategy
+
+    engine = PredictionEngine(strategy=Strategy("plateau", stops=(Plateau(PlateauSettings(calibrate=False)),)))
     values = [60, 75, 80, 90.0, 90.1, 90.2, 90.15]
     decisions = [engine.observe(e, v) for e, v in enumerate(values)]
     assert decisions[-1].stop and decisions[-1].rule == "plateau"

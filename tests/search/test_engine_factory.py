@@ -7,7 +7,8 @@ import pytest
 from test_supervision import make_candidate, metrics
 
 from a4nn.engine import PredictionEngine, VerdictKind
-from a4nn.engine.rules import NeverLearns, Plateau
+from a4nn.engine.population import Population
+from a4nn.engine.rules import Curve, NeverLearns, NeverLearnsSettings, PriorAgreement
 from a4nn.engine.strategies import a4nn
 from a4nn.search.engine_factory import EngineFactory, chance_band, population_from_database
 from a4nn.search.evaluation import TrainSettings
@@ -34,7 +35,7 @@ def test_engines_share_one_prior_and_only_full_curves_teach_it(recorder, tmp_pat
     first, second = factory(), factory()
     assert first.population is second.population is factory.population
     stops = {rule["rule"]: rule for rule in first.settings()["extra"]["stops"]}  # recorded in engine_configs
-    assert stops["prior"]["min_curves"] == 2 and stops["plateau"]["min_curves"] == 2
+    assert stops["prior"]["min_curves"] == 2 and stops["hopeless"]["min_curves"] == 2
 
     _train(recorder, factory, 0, RISING, tmp_path, epochs=6)
     assert len(factory.population.curves) == 1 and list(factory.population.curves[0]) == RISING
@@ -130,9 +131,13 @@ def test_the_search_runs_the_same_a4nn_default_as_a_replay() -> None:
     """One default: the factory builds the strategy engine replay builds, from what it knows of the data."""
     engine = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120, prior_curves=6)()
     assert engine.strategy.settings() == a4nn(r=1.0, n_val=120, min_curves=6).settings()
-    assert engine.n == 3 and _rule(engine, Plateau).settings.radius == pytest.approx(100 / 120)
-    assert _rule(engine, Plateau).settings.budget == pytest.approx(100 / 120)  # one validation image
-    assert [v["rule"] for v in engine.settings()["extra"]["vetoes"]] == ["pareto-contender", "top-contender", "audit"]
+    assert engine.n == 3 and _rule(engine, PriorAgreement).settings.tolerance == pytest.approx(100 / 120)  # one image
+    assert _rule(engine, NeverLearns).settings.min_curves == 6 and _rule(engine, NeverLearns).settings.overrulable
+    assert [v["rule"] for v in engine.settings()["extra"]["vetoes"]] == [
+        "pareto-contender", "top-contender", "audit", "error-budget"]
+    assert engine.settings()["extra"]["vetoes"][-1]["target"] == 0.5  # the default error budget
+    budget = EngineFactory("a4nn", epochs=20, r=1.0, n_val=120, prior_curves=6, error_target=2.0)()
+    assert budget.settings()["extra"]["vetoes"][-1]["target"] == 2.0
     assert a4nn(n_val=400).settings() == a4nn().settings()  # a large validation set keeps the half-point budget
     penguin = EngineFactory("penguin", epochs=20, r=1.0, n_val=120)()
     assert penguin.n == 3 and [r["rule"] for r in penguin.settings()["extra"]["stops"]] == ["extrapolation"]
@@ -155,15 +160,27 @@ def test_a_network_at_chance_is_dropped_after_the_engines_own_guard() -> None:
     engine = factory()
     decisions = [engine.observe(t, 50.0) for t in range(1, 11)]
     assert [d.stop for d in decisions[:6]] == [False] * 5 + [True]
-    assert decisions[5].rule == "never-learns" and decisions[5].kind is VerdictKind.DROP
+    assert decisions[5].rule == "never-learns" and decisions[5].kind is VerdictKind.STOP
     learner = factory()
     assert not any(learner.observe(t, v).stop for t, v in enumerate([50.0] * 5 + [62.0, 70.0, 76.0], 1))
 
 
 def test_the_never_learns_guard_waits_past_the_latest_late_learner() -> None:
     """A finished network that sat at chance for 8 epochs and then learned moves the guard to epoch 9."""
-    factory = EngineFactory("a4nn", epochs=20, r=1.0, chance_band=(50.0, 50.0), n_val=120, prior_curves=3)
-    _teach(factory, [[50.0] * 20] * 3 + [[50.0] * 8 + [60.0 + t for t in range(12)]])
-    engine = factory()
-    decisions = [engine.observe(t, 50.0) for t in range(1, 12)]
-    assert [d.stop for d in decisions].index(True) == 8  # the 9th observation, past the late learner's 8
+    rule = NeverLearns(NeverLearnsSettings(level=50.0, tolerance=2.0, min_epochs=6, min_curves=3, budget=1.0))
+    population = Population(length=20)
+    late = [50.0] * 8 + [60.0 + t for t in range(12)]
+    for curve in [[50.0] * 20] * 40 + [late]:
+        population.add_curve(curve)
+    fired = [rule.decide(Curve(length=20, values=[50.0] * t), population) is not None for t in range(1, 12)]
+    assert fired.index(True) == 8  # the 9th observation, past the late learner's 8
+
+
+def test_a_late_learner_among_few_networks_at_chance_keeps_the_rule_silent() -> None:
+    """The rule of succession: after 3 networks at chance and one that learned late, the next may learn too."""
+    rule = NeverLearns(NeverLearnsSettings(level=50.0, tolerance=2.0, min_epochs=6, min_curves=3, budget=1.0))
+    population = Population(length=20)
+    for curve in [[50.0] * 20] * 3 + [[50.0] * 8 + [60.0 + t for t in range(12)]]:
+        population.add_curve(curve)
+    # expected error >= 21 points (the late learner's gain) x 1 / (3 + 2) = 4.2 > the 1-point budget
+    assert all(rule.decide(Curve(length=20, values=[50.0] * t), population) is None for t in range(1, 20))

@@ -36,11 +36,12 @@ def test_quick_search_records_the_whole_trail(tmp_path: Path) -> None:
     with database.session() as session:
         search = session.scalars(select(Search)).one()
         assert search.status == "completed" and search.engine_config_id is not None
-        # the engine's plateau radius is one validation image of this data set (see engine.strategies.a4nn)
+        # the prior's tolerance is one validation image of this data set (see engine.strategies.a4nn)
         n_val = session.get(Dataset, search.dataset_id).attributes["n_val"]
         config = session.get(EngineConfig, search.engine_config_id)
-        plateau = next(rule for rule in config.extra["stops"] if rule["rule"] == "plateau")
-        assert plateau["radius"] == pytest.approx(100 / n_val) and config.n == 3  # 4 epochs: n stays 3
+        prior = next(rule for rule in config.extra["stops"] if rule["rule"] == "prior")
+        assert prior["tolerance"] == pytest.approx(100 / n_val) and config.n == 3  # 4 epochs: n stays 3
+        assert config.extra["vetoes"][-1] == {"rule": "error-budget", "target": 0.5, "safety": 2.0, "unknown": None}
         assert search.config["state_path"].endswith("nsga_state.pkl") and Path(search.config["state_path"]).exists()
         architectures = session.scalars(select(Architecture)).all()
         assert len(architectures) == summary["networks"] <= 6
