@@ -7,8 +7,9 @@ Collections (``--collections`` picks; each reports on its own):
 * the generated collections in ``benchmarks/collections/`` (``make_collections.py``: random
   CNNs on other data sets, image sizes and training lengths; their number of classes and
   validation-set size come from ``collections.json``);
-* ``search-<beam>``: the standalone quick-preset searches of the A/B (``--search-db`` files,
-  e.g. ``search_ab.py --standalone-cache DIR``), with MFLOPs, as a search meets them.
+* ``search-<beam>``: the standalone quick-preset searches of the A/B (seed 0), with MFLOPs,
+  as a search meets them: kept in ``benchmarks/collections/`` (``make_collections.py
+  --from-search``), or read from a database with ``--search-db BEAM=PATH``.
 
 Every curve is replayed in recorded order, as a search would meet it; the true value of a
 network is its last point. Methods and the knob each one sweeps:
@@ -87,9 +88,11 @@ def load_collections(search_dbs: dict[str, str]) -> dict[str, dict]:
     if index_path.exists():
         for name, spec in json.loads(index_path.read_text()).items():
             frame = pd.read_parquet(COLLECTIONS / f"{name}.parquet").sort_values(["model", "epoch"])
-            curves = [g["val_acc"].astype(float).tolist() for _, g in frame.groupby("model", sort=True)]
-            length = max(len(c) for c in curves)
-            out[name] = {"curves": [c for c in curves if len(c) == length], "flops": None,
+            groups = [g for _, g in frame.groupby("model", sort=True)]
+            length = max(len(g) for g in groups)
+            groups = [g for g in groups if len(g) == length]
+            flops = np.array([float(g["flops"].iloc[0]) for g in groups]) if "flops" in frame.columns else None
+            out[name] = {"curves": [g["val_acc"].astype(float).tolist() for g in groups], "flops": flops,
                          "n_classes": spec["n_classes"], "n_val": spec["n_val"], "source": f"collections/{name}.parquet"}
     for beam, db in search_dbs.items():
         out[f"search-{beam}"] = search_collection(db)

@@ -15,6 +15,11 @@ Each collection is one Parquet file in long format (``model, epoch, val_acc``; i
 epochs only, the tables' half-epoch rows dropped) plus ``collections.json`` with the
 settings, the number of classes and the validation-set size. Run under the CPU lock:
 ``flock /tmp/a4nn-cpu.lock python benchmarks/make_collections.py [--only NAME]``.
+
+``--from-search BEAM=DB`` keeps a recorded standalone quick-preset search (every network
+trained to the end, e.g. the A/B's ``search_ab.py --standalone-cache DIR`` runs) as the
+collection ``search-BEAM``, with a ``flops`` column (MFLOPs, the Pareto veto's cost), so
+the replay benchmark meets the curves a search meets without the database at hand.
 """
 from __future__ import annotations
 
@@ -97,12 +102,35 @@ def make(name: str, spec: dict, scratch: Path) -> dict:
     return {**spec, "n_classes": classes, "n_val": spec["n_images"] // 5, "networks": int(frame["model"].nunique())}
 
 
+def from_search(beam: str, db: str) -> dict:
+    """Write the complete curves of one recorded search as ``search-<beam>.parquet`` (with MFLOPs)."""
+    from engine_replay import search_collection
+
+    collection = search_collection(db)
+    rows = [{"model": i, "epoch": epoch, "val_acc": value, "flops": float(collection["flops"][i])}
+            for i, curve in enumerate(collection["curves"]) for epoch, value in enumerate(curve, start=1)]
+    OUT.mkdir(exist_ok=True)
+    pd.DataFrame(rows).to_parquet(OUT / f"search-{beam}.parquet", index=False)
+    return {"dataset": "xfel-sim", "beam": beam, "source": "standalone quick-preset search (search_ab.py, seed 0)",
+            "epochs": len(collection["curves"][0]), "n_classes": collection["n_classes"], "n_val": collection["n_val"],
+            "networks": len(collection["curves"])}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(COLLECTIONS), help="regenerate only these")
+    parser.add_argument("--from-search", action="append", default=[], metavar="BEAM=DB",
+                        help="keep a recorded standalone search (SQLite file) as collection search-BEAM")
     args = parser.parse_args(argv)
     index_path = OUT / "collections.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    if args.from_search:
+        for item in args.from_search:
+            beam, db = item.split("=", 1)
+            index[f"search-{beam}"] = from_search(beam, db)
+            index_path.write_text(json.dumps(index, indent=2) + "\n")
+            print(f"search-{beam}: {index[f'search-{beam}']['networks']} networks")
+        return
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.only or COLLECTIONS:
             index[name] = make(name, COLLECTIONS[name], Path(scratch))
