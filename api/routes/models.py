@@ -31,6 +31,7 @@ from a4nn.lineage.filters import (
     FIELDS,
     FORMATS,
     INT32,
+    MAX_IN_VALUES,
     MAX_LIMIT,
     SORTABLE,
     count_models,
@@ -74,7 +75,9 @@ def _value_schema(name: str) -> dict[str, Any]:
         return {"type": "integer", "minimum": INT32[0], "maximum": INT32[1]}
     if kind == "_boolean":
         return {"type": "boolean"}
-    return {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,\\u0000]+$"}
+    # one text, or a comma-separated IN list of up to MAX_IN_VALUES of them (each 1-255 characters, no NUL)
+    return {"type": "string", "minLength": 1,
+            "pattern": f"^[^,\\u0000]{{1,255}}(,[^,\\u0000]{{1,255}}){{0,{MAX_IN_VALUES - 1}}}$"}
 
 
 # The filter grammar is parsed from the raw query string; these entries only document
