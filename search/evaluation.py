@@ -62,6 +62,9 @@ class TrainSettings:
     checkpoints: str = "epoch"   # "epoch" | "final" | "none"
     shuffle: bool = True         # reshuffle the training split every epoch (NSGA-Net's loaders do not)
     stopped_fitness: str = "prediction"  # a stopped network's fitness: the engine's prediction, or "last" accuracy
+    # initial weights seeded per trained network (its architecture id) instead of per genome: under NSGA-Net's
+    # recipe a genome met again is retrained from another initialisation, as the original's are
+    init_per_network: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -200,7 +203,7 @@ class SerialEvaluator:
         supervisor = EpochSupervisor(self.recorder, self.engine_factory(), candidate, self.run_dir, self.settings)
         start = time.perf_counter()
         try:
-            model = build_model(candidate.bits, self.settings, self.data)
+            model = build_model(candidate.bits, self.settings, self.data, network=candidate.architecture_id)
             train_network(model, self.data, self.settings, supervisor.on_epoch)
         except Exception as exc:  # a broken network is a result, the search goes on
             return supervisor.finish(time.perf_counter() - start, error=error_text(exc))

@@ -239,7 +239,7 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
         mark = time.perf_counter()
         # seeded from the search seed and the genome, as in-process training does: the same
         # network trains to the same curve whichever worker (or how many) trains it
-        model = build_model(candidate.bits, settings, data_split)
+        model = build_model(candidate.bits, settings, data_split, network=candidate.architecture_id)
         timing["build_seconds"] = time.perf_counter() - mark
         return data_split, model
 

@@ -40,7 +40,10 @@ Two recipes exist:
   (``search/train_search.py`` upstream): ``batch_size = 128``; loaders from
   ``nsganet/misc/utils.py`` ``return_dataloaders`` without shuffling, over the fork's
   ``datasets/pd_dataset.py`` (raw float TIFFs, no normalisation); plain ``model.eval()``
-  validation (running BatchNorm statistics).
+  validation (running BatchNorm statistics). A retrained repeat starts from a fresh random
+  initialisation there; here its weights are seeded per trained network
+  (``TrainSettings.init_per_network``: the architecture id enters the seed), so the repeat
+  differs as the original's does and a resumed search still reproduces it.
 * stopped networks: the same script returns ``valid_acc``, the last measured validation
   accuracy, whether or not PENGUIN converged and stopped the training.
 * FLOPs: the same script stores ``np.round(compute_average_flops_cost() / 1e6, 4)``; the

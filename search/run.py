@@ -252,7 +252,8 @@ def train_settings(options: Mapping[str, Any]):
                          # a search stored before the option existed trained without it
                          precise_bn=options.get("precise_bn", False),
                          shuffle=get_recipe(options.get("recipe")).shuffle,
-                         stopped_fitness=get_recipe(options.get("recipe")).stopped_fitness)
+                         stopped_fitness=get_recipe(options.get("recipe")).stopped_fitness,
+                         init_per_network=not get_recipe(options.get("recipe")).reuse_trained)
 
 
 def choose_evaluator(options: Mapping[str, Any], recorder: Recorder, engine_factory: Any, data: Any, run_dir: Path,

@@ -28,18 +28,24 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def model_seed(bits: Sequence[int], seed: int) -> int:
-    """A 63-bit seed derived from the search seed and the genome (stable across processes)."""
-    text = f"{seed}:" + "".join(str(int(b)) for b in bits)
+def model_seed(bits: Sequence[int], seed: int, network: int | None = None) -> int:
+    """A 63-bit seed derived from the search seed and the genome (and, if given, the trained network's id)."""
+    text = f"{seed}:" + "".join(str(int(b)) for b in bits) + ("" if network is None else f":{int(network)}")
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
-def build_model(bits: Sequence[int], settings: TrainSettings, data: Any) -> nn.Module:
-    """The genome's network with a seeded initialisation (see the module docstring)."""
+def build_model(bits: Sequence[int], settings: TrainSettings, data: Any, network: int | None = None) -> nn.Module:
+    """The genome's network with a seeded initialisation (see the module docstring).
+
+    ``network``: the trained network's id (its architecture row); with
+    ``settings.init_per_network`` it enters the seed, so a genome trained twice starts from
+    two initialisations (NSGA-Net's retrained repeats); otherwise the genome alone decides.
+    """
     from a4nn.search.network import build_network
 
+    salt = network if settings.init_per_network else None
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(model_seed(bits, settings.seed))
+        torch.manual_seed(model_seed(bits, settings.seed, salt))
         return build_network(list(bits), n_nodes=settings.n_nodes, channels=settings.channels,
                              in_channels=data.in_channels, n_classes=data.n_classes)
 

@@ -101,6 +101,27 @@ def test_a_genome_met_twice_is_trained_twice_under_the_faithful_recipe(recorder,
     assert _met_twice(recorder, tmp_path, "a4nn") == (0, 0)
 
 
+def test_a_retrained_genome_starts_from_another_initialisation_under_the_faithful_recipe() -> None:
+    """NSGA-Net retrains a repeat from a fresh random initialisation; ours keeps one per genome (and reuses it)."""
+    import torch
+
+    from a4nn.search.trainer import build_model
+    from tests.search._tiny import tiny_split
+
+    data = tiny_split()
+    bits = [1, 0, 1] * 7
+
+    def weights(settings: TrainSettings, network: int) -> torch.Tensor:
+        return torch.cat([p.detach().flatten() for p in build_model(bits, settings, data, network=network).parameters()])
+
+    faithful = train_settings({**SearchSpec(recipe="nsga-net").options(), "device": "cpu", "checkpoints": "none"})
+    ours = train_settings({**SearchSpec().options(), "device": "cpu", "checkpoints": "none"})
+    assert faithful.init_per_network and not ours.init_per_network
+    assert not torch.equal(weights(faithful, 1), weights(faithful, 2))  # two trainings, two initialisations
+    assert torch.equal(weights(faithful, 1), weights(faithful, 1))      # and each reproducible (resume)
+    assert torch.equal(weights(ours, 1), weights(ours, 2))              # ours: the genome alone decides
+
+
 def test_faithful_first_population_is_not_deduplicated() -> None:
     from pymoo.core.duplicate import NoDuplicateElimination
 
