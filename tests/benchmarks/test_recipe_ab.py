@@ -1,24 +1,15 @@
 """The recipe A/B's bookkeeping: distinct genomes, the two fronts, "best", one reference point per beam."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2] / "benchmarks"
+from _scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def recipe_ab():
-    sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location("recipe_ab", ROOT / "recipe_ab.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(ROOT))
+    yield from load_benchmark("recipe_ab")
 
 
 def row(id, bits, final_acc, fitness, flops, epochs=20, early=False, status="completed"):

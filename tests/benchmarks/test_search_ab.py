@@ -2,24 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2] / "benchmarks"
+from _scripts import BENCHMARKS as ROOT, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def search_ab():
-    sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location("search_ab", ROOT / "search_ab.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(ROOT))
+    yield from load_benchmark("search_ab")
 
 
 def test_run_search_records_a_search_in_the_run_folder(search_ab, tmp_path: Path,

@@ -1,23 +1,15 @@
 """The multi-seed A/B summary: hypervolumes on one reference point per beam, averaged over seeds."""
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2] / "benchmarks"
+from _scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def seeds_module():
-    sys.path.insert(0, str(ROOT))
-    spec = importlib.util.spec_from_file_location("search_ab_seeds", ROOT / "search_ab_seeds.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(ROOT))
+    yield from load_benchmark("search_ab_seeds")
 
 
 def run(saved, engine_front, standalone_front):
