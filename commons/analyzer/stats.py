@@ -62,7 +62,7 @@ def wall_times(data: AnalysisData, published: pd.DataFrame | None = None) -> pd.
         models = data.models[data.models["search"] == search.search]
         wall = models["wall_seconds"]
         fallback = models["model_id"].map(per_epoch)
-        seconds = wall.fillna(fallback)
+        seconds = wall.astype(float).where(wall.notna(), fallback.astype(float))
         total = float(seconds.sum()) if seconds.notna().any() else np.nan
         rows.append({"search": search.search, "beam": search.beam, "engine": bool(search.engine),
                      "networks": len(models), "training_seconds": total, "source": "networks"})
