@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit, least_squares
 
-from a4nn.engine.families import CurveFamily
+from a4nn.engine.families import DEFAULT_FAMILY, CurveFamily
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def fit_saturating_exponential(x: np.ndarray, y: np.ndarray, weights: np.ndarray
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if len(x) < 3 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        return FitResult("a-b^(c-x)", (float("inf"),) * 3, False, time.perf_counter() - start)
+        return FitResult(DEFAULT_FAMILY, (float("inf"),) * 3, False, time.perf_counter() - start)
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
     with np.errstate(all="ignore"):
         u = np.power(_DECAY_GRID[:, None], x[None, :])            # (grid, points)
@@ -134,8 +134,8 @@ def fit_saturating_exponential(x: np.ndarray, y: np.ndarray, weights: np.ndarray
         residual = np.where(np.isfinite(residual) & (det > 1e-12 * s * s), residual, np.inf)
     best = int(np.argmin(residual))
     if not np.isfinite(residual[best]):
-        return FitResult("a-b^(c-x)", (float("inf"),) * 3, False, time.perf_counter() - start)
+        return FitResult(DEFAULT_FAMILY, (float("inf"),) * 3, False, time.perf_counter() - start)
     b = 1.0 / _DECAY_GRID[best]
     c = float(np.log(k[best]) / np.log(b))
     rms = float(np.sqrt(residual[best] / s))
-    return FitResult("a-b^(c-x)", (float(a[best]), float(b), c), True, time.perf_counter() - start, rms)
+    return FitResult(DEFAULT_FAMILY, (float(a[best]), float(b), c), True, time.perf_counter() - start, rms)

@@ -291,8 +291,6 @@ class PredictionEngine:
         if initial is None:  # families without a data-driven guess: start inside the bounds
             lower, upper = np.asarray(self.family.lower), np.asarray(self.family.upper)
             initial = np.where(np.isfinite(upper), (lower + upper) / 2, lower + 1.0)
-            if self.family.name == DEFAULT_FAMILY:
-                initial = np.array([min(max(float(np.max(y[-3:])), 1.0), 199.0), 1.5, 1.0])
         return fit_curve(self.family, x, y, weights=weights, initial=initial, max_nfev=self.max_nfev)
 
     def _warm_start(self) -> np.ndarray | None:

@@ -20,7 +20,6 @@ never-learns level, its size for the error budget), the same default that
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from a4nn.engine.population import Population

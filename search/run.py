@@ -24,7 +24,7 @@ from __future__ import annotations
 import pickle
 import socket
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
