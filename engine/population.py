@@ -36,7 +36,10 @@ class Population:
     networks: those no contender veto kept training (the first networks, audited ones and
     networks no rule wanted to stop). Rules calibrate on those (:attr:`sampled`); a veto's
     selection of the promising networks would otherwise teach them only what promising
-    networks do.
+    networks do. ``checks`` holds, for networks a rule proposed to stop but that trained to
+    the end anyway (an audit or the error budget kept them), the error that stop would have
+    made and the error the rule expected of it: the one unbiased measure of how honest the
+    rules' expected errors are on this search's curves (:meth:`error_ratio`).
     """
 
     length: int = 25
@@ -47,6 +50,7 @@ class Population:
     costs: dict[int, float] = field(default_factory=dict)
     errors: dict[int, float] = field(default_factory=dict)
     unknown_errors: set[int] = field(default_factory=set)
+    checks: list[tuple[float, float]] = field(default_factory=list)
     version: int = 0
     _next_key: int = field(default=0, repr=False)
     _memo: dict[Any, tuple[int, Any]] = field(default_factory=dict, repr=False)
@@ -98,12 +102,34 @@ class Population:
         else:
             self.errors.pop(key, None)
 
-    def expected_error(self, exclude: int | None = None, unknown: float = 0.0) -> float:
-        """The summed expected error of the fitness of every finished network (stopped ones carry it);
-        a stopped network whose error is not known (read back from a database) counts ``unknown``."""
+    def expected_error(self, exclude: int | None = None, unknown: float = 0.0, scale: float = 1.0) -> float:
+        """The summed expected error of the fitness of every finished network (stopped ones carry it),
+        each known error times ``scale``; a stopped network whose error is not known (read back from a
+        database) counts ``unknown``."""
         known = sum(e for key, e in self.errors.items() if key != exclude and key in self.fitness)
         unknown_count = sum(1 for key in self.unknown_errors if key != exclude and key in self.fitness)
-        return float(known + unknown * unknown_count)
+        return float(scale * known + unknown * unknown_count)
+
+    def add_check(self, realized: float, expected: float) -> None:
+        """A stop that was proposed and overruled, then the network trained to the end: the error that
+        stop would have made (``realized``) beside the error its rule expected (``expected``)."""
+        if math.isfinite(realized) and math.isfinite(expected) and expected >= 0:
+            self.checks.append((float(realized), float(expected)))
+
+    def error_ratio(self, prior: float, weight: float = 2.0, floor: float = 1.0) -> float:
+        """How many times the rules' expected errors the checked stops actually missed by.
+
+        The ratio of sums over :attr:`checks`, shrunk toward ``prior`` by ``weight`` pseudo-checks
+        at the checks' mean expected error (``prior`` itself while there are none), and never
+        below ``floor``: a handful of lucky checks must not make the budget spend more than the
+        rules claim.
+        """
+        if not self.checks:
+            return max(prior, floor)
+        realized = np.array([c[0] for c in self.checks])
+        expected = np.array([c[1] for c in self.checks])
+        pseudo = weight * max(float(expected.mean()), 1e-9)
+        return max(floor, float((realized.sum() + prior * pseudo) / (expected.sum() + pseudo)))
 
     def add_fitness(self, value: float, cost: float | None = None) -> int:
         """Record the fitness of a network whose curve is not known (a stopped one read back on resume).

@@ -176,8 +176,14 @@ class PredictionEngine:
         """
         if self.population is None:
             return False
-        return self.population.add_curve(self._curve.values, key=self._population_key(), cost=self._cost,
-                                         trace=self._curve.predictions, sample=not self._curve.selected)
+        curve = self._curve
+        taken = self.population.add_curve(curve.values, key=self._population_key(), cost=self._cost,
+                                          trace=curve.predictions, sample=not curve.selected)
+        would_stop = curve.memory.get("would-stop")
+        if taken and would_stop:
+            fitness, expected = would_stop
+            self.population.add_check(abs(self.population.curves[-1][-1] - fitness), expected)
+        return taken
 
     # ------------------------------------------------------------------ observe
     def observe(self, epoch: float, value: float) -> Decision:
@@ -223,7 +229,7 @@ class PredictionEngine:
                     reason = f"{verdict.reason}, but {veto.reason}"
                     continue
             fitness = verdict.fitness
-            self._record(fitness, self._charge(verdict))
+            self._record(fitness, verdict.error)
             return Decision(True, fitness, True, params, fit.seconds, verdict.function or self.family.name, epoch,
                             verdict.reason, verdict.kind, verdict.rule)
         return Decision(False, prediction, False, params, fit.seconds, self.family.name, epoch, reason,
@@ -236,6 +242,9 @@ class PredictionEngine:
             for veto in self.strategy.vetoes:
                 answer = veto.decide(curve, self.population)
                 if answer is not None and answer.kind is VerdictKind.KEEP:
+                    if getattr(veto, "fair", False) and "would-stop" not in curve.memory:
+                        # the first stop a fair veto overruled: checked against the final value on complete()
+                        curve.memory["would-stop"] = [verdict.fitness, verdict.error]
                     return answer
             return None
         finally:
@@ -264,12 +273,6 @@ class PredictionEngine:
         if self.population is not None:
             self.population.record_fitness(self._population_key(), fitness, self._cost, error)
 
-    def _charge(self, verdict: Verdict) -> float:
-        """The expected error the population's ledger keeps for this stop (an error budget veto's charge)."""
-        for veto in self.strategy.vetoes:
-            if hasattr(veto, "charge"):
-                return veto.charge(verdict)
-        return verdict.error
 
     def _population_key(self) -> int:
         """This network's key in the population, taken on first use (needs a population)."""

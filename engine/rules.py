@@ -673,6 +673,7 @@ class Audit:
     """
 
     name = "audit"
+    fair = True  # which networks it keeps does not depend on their promise
 
     @property
     def uses_population(self) -> bool:
@@ -696,13 +697,20 @@ class Audit:
 @dataclass(frozen=True)
 class ErrorBudgetSettings:
     """The mean expected error of the fitness of the finished networks stays within ``target`` points,
-    each stop's expected error counted ``safety`` times (the errors rules expect are measured on
-    the complete curves, which after the first networks are those no rule stopped: on curves
-    nobody tuned the engine for they came out 2-10 times too small, see benchmarks/engine_replay.py)."""
+    each stop's expected error counted ``safety`` times. The errors rules expect are measured on
+    the complete curves, which after the first networks are those no rule stopped: on curves nobody
+    tuned the engine for they came out 1-3 times too small (benchmarks/engine_replay.py). With
+    ``calibrate`` the factor is learned on the search itself (:meth:`Population.error_ratio`:
+    stops that were proposed, overruled by the audit or this budget, and checked against the
+    final value), ``safety`` being its start and ``weight`` how many checks that start is worth;
+    it never goes below ``floor``."""
 
     target: float = 0.5
     safety: float = 2.0
     unknown: float | None = None  # what a stopped network read back without its expected error counts
+    calibrate: bool = True
+    weight: float = 2.0
+    floor: float = 1.0
 
 
 class ErrorBudget:
@@ -715,9 +723,16 @@ class ErrorBudget:
     known to ±1 point) however many exact complete networks pay for it, and allows any number of
     stops just under it. The target is the quantity the issue's goal measures: the mean absolute
     error of the fitness the NAS saw.
+
+    Why a learned safety factor: a fixed one is either too timid where the rules' errors are
+    honest (the quick preset's own curves: the checked stops missed by about what was expected)
+    or too bold where they are not (small noisy validation sets: 2-3 times more). The networks
+    this budget (or the audit) kept training after a rule proposed to stop them are a fair
+    sample of would-be stops, and their final values say how far off those stops would have been.
     """
 
     name = "error-budget"
+    fair = True  # it overrules stops without looking at their promise: what it keeps checks the rules
 
     @property
     def uses_population(self) -> bool:
@@ -726,23 +741,28 @@ class ErrorBudget:
     def __init__(self, settings: ErrorBudgetSettings = ErrorBudgetSettings()):
         self.settings = settings
 
-    def charge(self, verdict: Verdict) -> float:
-        """What the stop adds to the ledger (its expected error times the safety factor)."""
-        return self.settings.safety * verdict.error
+    def safety(self, population: Population | None) -> float:
+        """The factor each stop's expected error is counted with (learned when ``calibrate``)."""
+        s = self.settings
+        if not s.calibrate or population is None:
+            return s.safety
+        return population.error_ratio(s.safety, s.weight, s.floor)
 
     def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
         s, proposal = self.settings, curve.proposal
         if population is None or proposal is None:
             return None
-        charge = self.charge(proposal)
+        safety = self.safety(population)
+        charge = safety * proposal.error
         if not math.isfinite(charge):
             return Verdict(VerdictKind.KEEP, self.name, reason=f"{proposal.rule}'s error unknown")
-        spent = population.expected_error(exclude=curve.key, unknown=s.target if s.unknown is None else s.unknown)
+        spent = population.expected_error(exclude=curve.key, unknown=s.target if s.unknown is None else s.unknown,
+                                          scale=safety)
         finished = population.finished - (1 if curve.key in population.fitness else 0) + 1
         mean = (spent + charge) / finished
         if mean > s.target:
-            return Verdict(VerdictKind.KEEP, self.name,
-                           reason=f"error budget: mean expected error would be {mean:.3f} > {s.target:.3f}")
+            return Verdict(VerdictKind.KEEP, self.name, reason=(
+                f"error budget: mean expected error would be {mean:.3f} > {s.target:.3f} (safety {safety:.2f})"))
         return None
 
 

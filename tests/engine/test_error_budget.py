@@ -67,7 +67,7 @@ def test_the_engine_charges_each_stop_to_the_population() -> None:
 
     population = _population(20, length=6)
     strategy = Strategy("three", fit="a4nn", stops=(StopAtThree(),),
-                        vetoes=(ErrorBudget(ErrorBudgetSettings(target=0.5, safety=2.0)),))
+                        vetoes=(ErrorBudget(ErrorBudgetSettings(target=0.5, safety=2.0, calibrate=False)),))
     stopped = 0
     for _ in range(10):
         engine = PredictionEngine(strategy=strategy, population=population, e_pred=6)
@@ -81,8 +81,72 @@ def test_the_engine_charges_each_stop_to_the_population() -> None:
     # stop (12 / 26), the 7th would make 14 / 27 and completes, which lets the 8th stop (14 / 28);
     # the last two (16 / 29, 16 / 31) complete
     assert stopped == 7 and len(population.curves) == 23
-    assert population.expected_error() == pytest.approx(14.0)
-    assert population.expected_error() / population.finished <= 0.5
+    assert population.expected_error(scale=2.0) == pytest.approx(14.0)
+    assert population.expected_error(scale=2.0) / population.finished <= 0.5
+
+
+class _StopAtThree:
+    """Stops at epoch 3 with the last value and a 1-point expected error."""
+
+    name = "at-three"
+    settings = None
+    uses_population = False
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        return Verdict(VerdictKind.STOP, self.name, float(curve.values[-1]), 1.0) if curve.t >= 3 else None
+
+
+def _run(strategy: Strategy, population: Population, curve: list[float]) -> bool:
+    """One network through an engine: whether it stopped (a complete one is handed to the population)."""
+    engine = PredictionEngine(strategy=strategy, population=population, e_pred=len(curve))
+    engine.reset()
+    if any(engine.observe(t + 1, v).stop for t, v in enumerate(curve)):
+        return True
+    assert engine.complete()
+    return False
+
+
+def test_a_stop_the_budget_overruled_is_checked_against_the_final_value() -> None:
+    """The first stop the rules may propose (epoch 4, past c_min) is at 72 and overruled; the network ends at 76,
+    so that stop would have missed by 4."""
+    population = _population(3, length=6)
+    strict = Strategy("three", fit="a4nn", stops=(_StopAtThree(),),
+                      vetoes=(ErrorBudget(ErrorBudgetSettings(target=0.1, safety=2.0)),))
+    assert not _run(strict, population, [60.0, 65.0, 70.0, 72.0, 74.0, 76.0])
+    assert population.checks == [(4.0, 1.0)]  # the first overruled proposal, not the later ones
+    # 4 points missed where 1 was expected, shrunk toward the start of 2 by 2 pseudo-checks: (4 + 2 x 2) / (1 + 2)
+    assert population.error_ratio(2.0) == pytest.approx(8.0 / 3.0)
+    assert strict.vetoes[0].safety(population) == pytest.approx(8.0 / 3.0)
+    assert ErrorBudget(ErrorBudgetSettings(calibrate=False)).safety(population) == 2.0
+
+
+def test_the_learned_safety_follows_how_far_checked_stops_missed() -> None:
+    honest = Population(length=6)
+    for _ in range(20):
+        honest.add_check(0.0, 1.0)  # stops that would have been exact
+    assert honest.error_ratio(2.0) == 1.0  # (0 + 2 x 2) / (20 + 2) = 0.18, never below the floor
+    assert honest.error_ratio(2.0, floor=0.1) == pytest.approx(4.0 / 22.0)
+    bold = Population(length=6)
+    for _ in range(20):
+        bold.add_check(3.0, 1.0)  # the rules promised a third of what they missed by
+    assert bold.error_ratio(2.0) == pytest.approx((60.0 + 4.0) / 22.0)
+    assert Population(length=6).error_ratio(2.0) == 2.0  # nothing checked yet: the start
+    bold.add_check(math.nan, 1.0)  # a check without a final value is not one
+    assert len(bold.checks) == 20
+
+
+def test_a_search_whose_rules_are_honest_stops_more_than_with_a_fixed_factor() -> None:
+    """Flat curves: every overruled stop would have been exact, so the learned factor falls to 1 and
+    the same budget pays for more stops than at the fixed 2."""
+    stopped = {}
+    for calibrate in (False, True):
+        population = _population(20, length=6)
+        strategy = Strategy("three", fit="a4nn", stops=(_StopAtThree(),), vetoes=(
+            ErrorBudget(ErrorBudgetSettings(target=0.5, safety=2.0, calibrate=calibrate)),))
+        stopped[calibrate] = sum(_run(strategy, population, [70.0] * 6) for _ in range(30))
+        ratio = strategy.vetoes[0].safety(population)
+        assert population.expected_error(scale=ratio) / population.finished <= 0.5 + 1e-9
+    assert stopped[True] > stopped[False]
 
 
 def test_the_variable_projection_fit_recovers_a_clean_saturating_curve() -> None:
