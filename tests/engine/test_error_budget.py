@@ -54,19 +54,21 @@ def test_stopped_networks_read_back_without_their_error_count_the_stated_value()
     assert _ask(veto, population, 1.9) is None  # (0.5 + 1.9) / 5 = 0.48
 
 
+class _StopAtThree:
+    """Stops at epoch 3 with the last value and a 1-point expected error."""
+
+    name = "at-three"
+    settings = None
+    uses_population = False
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        return Verdict(VerdictKind.STOP, self.name, float(curve.values[-1]), 1.0) if curve.t >= 3 else None
+
+
 def test_the_engine_charges_each_stop_to_the_population() -> None:
     """A composition whose one rule stops at epoch 3 with a 1-point error: the ledger holds 2 x 1 per stop."""
-
-    class StopAtThree:
-        name = "at-three"
-        settings = None
-        uses_population = False
-
-        def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
-            return Verdict(VerdictKind.STOP, self.name, float(curve.values[-1]), 1.0) if curve.t >= 3 else None
-
     population = _population(20, length=6)
-    strategy = Strategy("three", fit="a4nn", stops=(StopAtThree(),),
+    strategy = Strategy("three", fit="a4nn", stops=(_StopAtThree(),),
                         vetoes=(ErrorBudget(ErrorBudgetSettings(target=0.5, safety=2.0, calibrate=False)),))
     stopped = 0
     for _ in range(10):
@@ -83,17 +85,6 @@ def test_the_engine_charges_each_stop_to_the_population() -> None:
     assert stopped == 7 and len(population.curves) == 23
     assert population.expected_error(scale=2.0) == pytest.approx(14.0)
     assert population.expected_error(scale=2.0) / population.finished <= 0.5
-
-
-class _StopAtThree:
-    """Stops at epoch 3 with the last value and a 1-point expected error."""
-
-    name = "at-three"
-    settings = None
-    uses_population = False
-
-    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
-        return Verdict(VerdictKind.STOP, self.name, float(curve.values[-1]), 1.0) if curve.t >= 3 else None
 
 
 def _run(strategy: Strategy, population: Population, curve: list[float]) -> bool:
