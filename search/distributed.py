@@ -334,7 +334,7 @@ class RayEvaluator:
             # finished network from its record, so the next dispatch carries it
             learn = getattr(self.engine_factory, "learn", None)
             if learn is not None:
-                learn(self.recorder.database, running.candidate.architecture_id)
+                learn(self.recorder.database, running.candidate.architecture_id, checks=outcome.get("checks") or ())
             self._ready.append(CandidateResult(**result))
             return
         if running.supervisor is None or running.attempt != outcome["attempt"]:

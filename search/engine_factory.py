@@ -20,7 +20,7 @@ never-learns level, its size for the error budget), the same default that
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from a4nn.engine.population import Population
 from a4nn.engine.strategies import Strategy, build
@@ -80,15 +80,19 @@ class EngineFactory:
             self.population.add_fitness(fitness, cost=cost)
         return taken
 
-    def learn(self, database: Any, architecture_id: int) -> bool:
+    def learn(self, database: Any, architecture_id: int, checks: Iterable[tuple[float, float]] = ()) -> bool:
         """Add one finished network, as its worker recorded it, to the driver's population.
 
         For direct writes: the worker's engine decided on a copy, so the driver reads the
-        network's record back (a complete curve, or the fitness of a stopped network).
+        network's record back (a complete curve, or the fitness of a stopped network);
+        ``checks`` are what the worker's copy learned of the rules' expected errors while it
+        trained (:meth:`Population.add_check`), which the lineage does not keep.
         Returns whether the population changed.
         """
         if self.population is None:
             return False
+        for realized, expected in checks:
+            self.population.add_check(realized, expected)
         recorded = population_from_database(database, None, self.epochs, architecture_id=architecture_id)
         return self.teach(recorded) > 0 or bool(recorded.stopped_fitness)
 

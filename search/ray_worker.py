@@ -283,12 +283,17 @@ def train_candidate(candidate: Candidate, settings: TrainSettings, data: Any, ru
         try:
             recorder = Recorder(database)
             recorder.clear_architecture_trail(candidate.architecture_id)  # a retried attempt starts clean
-            supervisor = EpochSupervisor(recorder, engine_factory() if engine_factory else None, candidate,
-                                         run_path, settings)
+            engine = engine_factory() if engine_factory else None
+            population = getattr(engine, "population", None)
+            known = len(population.checks) if population is not None else 0
+            supervisor = EpochSupervisor(recorder, engine, candidate, run_path, settings)
             error = train(supervisor.on_epoch)
             close(error)
             result = supervisor.finish(outcome["wall_seconds"], error=error)
             outcome["result"] = asdict(result)
+            # what this network's complete curve showed of the rules' expected errors (an overruled stop
+            # checked against the final value) is not in the lineage: the driver's population gets it here
+            outcome["checks"] = list(population.checks[known:]) if population is not None else []
             return outcome
         finally:
             database.dispose()

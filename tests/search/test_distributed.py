@@ -286,6 +286,39 @@ def test_direct_writes_stop_early_on_the_drivers_population(ray_cluster, postgre
         database.dispose()
 
 
+def test_direct_writes_bring_the_workers_error_checks_to_the_driver(ray_cluster, postgres_schema_url: str,
+                                                                   tiny_data: DataSpec, tmp_path: Path) -> None:
+    """An audit that keeps every proposed stop training makes each worker check its stop against the final
+    value; the lineage does not keep those checks, so the driver's population must get them from the task."""
+    from a4nn.engine import Strategy
+    from a4nn.engine.rules import Audit, AuditSettings, Hopeless, HopelessSettings
+    from a4nn.migrations.runner import upgrade_database
+    from a4nn.search.engine_factory import EngineFactory
+
+    upgrade_database(postgres_schema_url)
+    database = Database.open(postgres_schema_url)
+    try:
+        recorder = Recorder(database)
+        candidates = make_candidates(recorder, 3, search="direct-checks")
+        audited = Strategy("hopeless-audited", stops=(Hopeless(HopelessSettings(min_curves=1, min_epochs=4)),),
+                           vetoes=(Audit(AuditSettings(every=1)),))
+        factory = EngineFactory(audited, epochs=5, r=0.5)
+        evaluator = RayEvaluator(recorder, factory, tiny_data, tiny_settings(epochs=5, checkpoints="none"), workers=1,
+                                 run_dir=tmp_path, slot="cpu", direct_writes=True)
+        try:
+            results = evaluator.evaluate(candidates)
+        finally:
+            evaluator.close()
+        assert [r.epochs_trained for r in results] == [5, 5, 5]  # the audit let every proposed stop train on
+        checks = factory.population.checks
+        assert len(checks) == 2  # the 2nd and 3rd network: the 1st had no finished curve to be judged on
+        for realized, expected in checks:
+            assert realized >= 0 and math.isfinite(expected)
+        assert len(factory.population.curves) == 3
+    finally:
+        database.dispose()
+
+
 def test_ctrl_c_cancels_tasks_and_leaves_search_resumable(ray_cluster, database: Database, recorder: Recorder,
                                                           tiny_data: DataSpec, tmp_path: Path) -> None:
     candidates = make_candidates(recorder, 3)
