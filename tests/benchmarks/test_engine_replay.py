@@ -1,0 +1,39 @@
+"""The replay benchmark's reference points: the online oracle and the forecast limit."""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Iterator
+
+import numpy as np
+import pytest
+from _scripts import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def replay() -> Iterator[ModuleType]:
+    yield from load_benchmark("engine_replay")
+
+
+def _saturating(levels: np.ndarray, length: int) -> list[list[float]]:
+    epochs = np.arange(1, length + 1)
+    return [list(level - 20.0 * np.exp(-epochs / 2.0)) for level in levels]
+
+
+def test_the_forecast_limit_stops_every_network_outside_the_top_where_the_final_value_is_predictable(replay) -> None:
+    # 40 noise-free curves of one shape at different levels: the nearest neighbours' drift tells every
+    # final value exactly, so all 36 networks outside the top 10 % may stop at the first epoch allowed
+    curves = _saturating(np.linspace(60, 95, 40), 20)
+    limit = replay.forecast_limit(curves, 20)
+    assert limit["forecast_mae"] < 0.05 and limit["epoch"] == 4 and limit["stops"] == 36
+    assert limit["epochs_saved"] == pytest.approx(36 * 16 / (40 * 20))
+
+
+def test_noise_on_the_final_epoch_caps_the_forecast_limit(replay) -> None:
+    rng = np.random.default_rng(0)
+    curves = np.array(_saturating(np.linspace(60, 95, 40), 20))
+    curves += rng.normal(0, 3.0, curves.shape)  # one epoch's accuracy on a small validation set
+    limit = replay.forecast_limit(curves.tolist(), 20)
+    assert limit["forecast_mae"] > 1.5  # about the noise's mean absolute deviation, 2.4
+    assert limit["stops"] < 0.5 * 40 / 1.5 and limit["epochs_saved"] < 0.35
+    clean = replay.forecast_limit(_saturating(np.linspace(60, 95, 40), 20), 20)
+    assert limit["epochs_saved"] < clean["epochs_saved"] / 2
