@@ -10,6 +10,10 @@ different data sets, image sizes and training lengths:
 * ``xfel-medium-12px`` simulated diffraction, medium beam, 12 px, 600 images, 40 epochs
 * ``shapes10-12px``    a 10-class procedural image set (oriented bars, rings and blobs in
                        Poisson noise, written as an .npz), 12 px, 800 images, 25 epochs
+* ``tabular-2class``   classical learners (logistic regression, linear SVM, MLPs with random
+                       SGD settings) on 6 synthetic binary tabular problems, 40 epochs,
+                       1,000 validation rows, interleaved (``tabular_curves.py``)
+* ``tabular-5class``   the same on 6 five-class problems
 
 Each collection is one Parquet file in long format (``model, epoch, val_acc``; integer
 epochs only, the tables' half-epoch rows dropped) plus ``collections.json`` with the
@@ -43,6 +47,8 @@ COLLECTIONS = {
     "xfel-medium-12px": {"dataset": "xfel-sim", "beam": "medium", "image_size": 12, "n_images": 600, "epochs": 40,
                          "n": 50, "seed": 13},
     "shapes10-12px": {"dataset": "shapes10", "image_size": 12, "n_images": 800, "epochs": 25, "n": 60, "seed": 14},
+    "tabular-2class": {"dataset": "tabular", "n_classes": 2, "datasets": 6, "learners": 12, "epochs": 40, "seed": 15},
+    "tabular-5class": {"dataset": "tabular", "n_classes": 5, "datasets": 6, "learners": 12, "epochs": 40, "seed": 16},
 }
 
 
@@ -86,6 +92,13 @@ def read_tables(folder: Path) -> pd.DataFrame:
 
 def make(name: str, spec: dict, scratch: Path) -> dict:
     dataset = spec["dataset"]
+    if dataset == "tabular":
+        from tabular_curves import grow
+
+        frame = grow(spec["n_classes"], spec["datasets"], spec["learners"], spec["epochs"], spec["seed"])
+        OUT.mkdir(exist_ok=True)
+        frame.to_parquet(OUT / f"{name}.parquet", index=False)
+        return {**spec, "n_val": 1000, "networks": int(frame["model"].nunique())}
     if dataset == "shapes10":
         dataset = str(shapes10(scratch / f"{name}.npz", spec["n_images"], spec["image_size"], spec["seed"]))
     tables = scratch / name

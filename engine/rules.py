@@ -706,7 +706,7 @@ class ErrorBudgetSettings:
     it never goes below ``floor``."""
 
     target: float = 0.5
-    safety: float = 2.0
+    safety: float = 3.0
     unknown: float | None = None  # what a stopped network read back without its expected error counts
     calibrate: bool = True
     weight: float = 2.0

@@ -108,7 +108,7 @@ def test_a_stop_the_budget_overruled_is_checked_against_the_final_value() -> Non
     # 4 points missed where 1 was expected, shrunk toward the start of 2 by 2 pseudo-checks: (4 + 2 x 2) / (1 + 2)
     assert population.error_ratio(2.0) == pytest.approx(8.0 / 3.0)
     assert strict.vetoes[0].safety(population) == pytest.approx(8.0 / 3.0)
-    assert ErrorBudget(ErrorBudgetSettings(calibrate=False)).safety(population) == 2.0
+    assert ErrorBudget(ErrorBudgetSettings(calibrate=False)).safety(population) == 3.0
 
 
 def test_the_learned_safety_follows_how_far_checked_stops_missed() -> None:
