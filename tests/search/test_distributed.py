@@ -250,6 +250,25 @@ def test_direct_writes_to_postgresql(ray_cluster, postgres_schema_url: str, tiny
         database.dispose()
 
 
+def _direct_writes_run(url: str, tiny_data: DataSpec, tmp_path: Path, strategy, search: str):
+    """Three networks of 5 epochs on one direct-writing worker (PostgreSQL); (database, evaluator, factory, results)."""
+    from a4nn.migrations.runner import upgrade_database
+    from a4nn.search.engine_factory import EngineFactory
+
+    upgrade_database(url)
+    database = Database.open(url)
+    recorder = Recorder(database)
+    candidates = make_candidates(recorder, 3, search=search)
+    factory = EngineFactory(strategy, epochs=5, r=0.5)
+    evaluator = RayEvaluator(recorder, factory, tiny_data, tiny_settings(epochs=5, checkpoints="none"), workers=1,
+                             run_dir=tmp_path, slot="cpu", direct_writes=True)
+    try:
+        results = evaluator.evaluate(candidates)
+    finally:
+        evaluator.close()
+    return database, evaluator, factory, results
+
+
 def test_direct_writes_stop_early_on_the_drivers_population(ray_cluster, postgres_schema_url: str,
                                                             tiny_data: DataSpec, tmp_path: Path) -> None:
     """Workers that write their own records decide on the population the driver learned from the database.
@@ -259,23 +278,12 @@ def test_direct_writes_stop_early_on_the_drivers_population(ray_cluster, postgre
     """
     from a4nn.engine import Strategy
     from a4nn.engine.rules import Hopeless, HopelessSettings
-    from a4nn.migrations.runner import upgrade_database
-    from a4nn.search.engine_factory import EngineFactory
 
-    upgrade_database(postgres_schema_url)
-    database = Database.open(postgres_schema_url)
+    # with no veto, the hopeless rule stops every network at epoch 4 once one network finished
+    once_one_finished = Strategy("hopeless", stops=(Hopeless(HopelessSettings(min_curves=1, min_epochs=4)),))
+    database, evaluator, factory, results = _direct_writes_run(postgres_schema_url, tiny_data, tmp_path,
+                                                               once_one_finished, "direct-engine")
     try:
-        recorder = Recorder(database)
-        candidates = make_candidates(recorder, 3, search="direct-engine")
-        # with no veto, the hopeless rule stops every network at epoch 4 once one network finished
-        once_one_finished = Strategy("hopeless", stops=(Hopeless(HopelessSettings(min_curves=1, min_epochs=4)),))
-        factory = EngineFactory(once_one_finished, epochs=5, r=0.5)
-        evaluator = RayEvaluator(recorder, factory, tiny_data, tiny_settings(epochs=5, checkpoints="none"), workers=1,
-                                 run_dir=tmp_path, slot="cpu", direct_writes=True)
-        try:
-            results = evaluator.evaluate(candidates)
-        finally:
-            evaluator.close()
         assert evaluator.reports == 0  # every decision was made in the workers
         assert results[0].status == "completed" and results[0].epochs_trained == 5
         for result in results[1:]:  # dispatched after the first finished: its curve reached the worker
@@ -292,23 +300,12 @@ def test_direct_writes_bring_the_workers_error_checks_to_the_driver(ray_cluster,
     value; the lineage does not keep those checks, so the driver's population must get them from the task."""
     from a4nn.engine import Strategy
     from a4nn.engine.rules import Audit, AuditSettings, Hopeless, HopelessSettings
-    from a4nn.migrations.runner import upgrade_database
-    from a4nn.search.engine_factory import EngineFactory
 
-    upgrade_database(postgres_schema_url)
-    database = Database.open(postgres_schema_url)
+    audited = Strategy("hopeless-audited", stops=(Hopeless(HopelessSettings(min_curves=1, min_epochs=4)),),
+                       vetoes=(Audit(AuditSettings(every=1)),))
+    database, _, factory, results = _direct_writes_run(postgres_schema_url, tiny_data, tmp_path, audited,
+                                                       "direct-checks")
     try:
-        recorder = Recorder(database)
-        candidates = make_candidates(recorder, 3, search="direct-checks")
-        audited = Strategy("hopeless-audited", stops=(Hopeless(HopelessSettings(min_curves=1, min_epochs=4)),),
-                           vetoes=(Audit(AuditSettings(every=1)),))
-        factory = EngineFactory(audited, epochs=5, r=0.5)
-        evaluator = RayEvaluator(recorder, factory, tiny_data, tiny_settings(epochs=5, checkpoints="none"), workers=1,
-                                 run_dir=tmp_path, slot="cpu", direct_writes=True)
-        try:
-            results = evaluator.evaluate(candidates)
-        finally:
-            evaluator.close()
         assert [r.epochs_trained for r in results] == [5, 5, 5]  # the audit let every proposed stop train on
         checks = factory.population.checks
         assert len(checks) == 2  # the 2nd and 3rd network: the 1st had no finished curve to be judged on
