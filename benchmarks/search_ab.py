@@ -28,6 +28,9 @@ generations) with seed 0 and seed S; ``search_ab_contender_z1.5*.json`` the same
 the earlier contender margin of 1.5 held-out errors; ``search_ab_g3.json`` and
 ``search_ab_g3_seed1.json`` the earlier 3-generation preset (``--generations 3 [--seed 1]
 --result-name ...``).
+``search_ab_budget.json`` is the error-budget default with a fixed safety factor of 2,
+``search_ab_learned.json`` the default with the learned safety factor and the calibrated
+extrapolation rule (seed 0, ``--standalone-cache`` runs).
 Run: ``python benchmarks/search_ab.py [--beams low medium high] [--pop 8 --generations 5 ...]``.
 
 The standalone run does not depend on the engine, so ``--standalone-cache DIR`` keeps
