@@ -274,7 +274,6 @@ class PredictionEngine:
         if self.population is not None:
             self.population.record_fitness(self._population_key(), fitness, self._cost, error)
 
-
     def _population_key(self) -> int:
         """This network's key in the population, taken on first use (needs a population)."""
         if self._curve.key is None:

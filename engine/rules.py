@@ -699,7 +699,7 @@ class ErrorBudgetSettings:
     """The mean expected error of the fitness of the finished networks stays within ``target`` points,
     each stop's expected error counted ``safety`` times. The errors rules expect are measured on
     the complete curves, which after the first networks are those no rule stopped: on curves nobody
-    tuned the engine for they came out 1-3 times too small (benchmarks/engine_replay.py). With
+    tuned the engine for they came out up to 3.7 times too small (benchmarks/engine_replay.py). With
     ``calibrate`` the factor is learned on the search itself (:meth:`Population.error_ratio`:
     stops that were proposed, overruled by the audit or this budget, and checked against the
     final value), ``safety`` being its start and ``weight`` how many checks that start is worth;

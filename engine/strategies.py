@@ -40,9 +40,9 @@ is how many times their expected error they would have missed by (3 before any c
 toward 3 by two pseudo-checks, never below 1; the checked stops missed by 0.8-3.7 times their
 expected error on the benchmark's collections). Why start at 3 and not at the median 2: the
 first stops are made before any check, and a start of 2 let the mean error of the fitness reach
-0.6-0.9 points on the noisy generated and tabular collections, 3 at most 0.7. A stop whose error is not known yet (fewer than ``min_curves`` finished
-networks) is always overruled: the first networks are the population's training data, as
-Optuna's startup trials are.
+0.6-0.9 points on the noisy generated and tabular collections, 3 at most 0.7. A stop whose
+error is not known yet (fewer than ``min_curves`` finished networks) is always overruled: the
+first networks are the population's training data, as Optuna's startup trials are.
 
 Why the extrapolation rule is back and the plateau rule is not: calibrated on the complete
 curves, which after the first networks are those no rule stopped, both expected errors 3-10
@@ -134,17 +134,18 @@ def a4nn(*, n: int = 3, r: float = 0.5, c_min: int = 3, n_classes: int = 2,
         never = NeverLearnsSettings(n_classes=n_classes, tolerance=max(2.0, step), min_epochs=c_min + n,
                                     min_curves=min_curves, budget=budget)
     prior = PriorAgreement(PriorSettings(min_curves=min_curves, r=r, tolerance=budget, min_epochs=c_min + n))
-    chance_top = (never.level if never.level is not None else 100.0 / max(n_classes, 1)) + never.tolerance
+    never_learns = NeverLearns(replace(never, overrulable=True))
     return Strategy("a4nn", fit="a4nn", stops=(
-        NeverLearns(replace(never, overrulable=True)),
+        never_learns,
         prior,
         Hopeless(HopelessSettings(min_curves=min_curves, min_epochs=c_min + n), prior),
         # calibrated on the finished curves' own extrapolations (within half the per-stop budget); a lone
         # engine, with no population to calibrate on, runs it with the stated n and r
         ExtrapolationAgreement(ExtrapolationSettings(n=n, r=r, calibrate=True, budget=budget / 2,
-                                                     min_curves=min_curves, floor=chance_top)),
+                                                     min_curves=min_curves,
+                                                     floor=never_learns.level + never.tolerance)),
     ), vetoes=(ParetoContender(ParetoContenderSettings(z=1.0)), TopContender(TopContenderSettings(z=2.0)),
-               Audit(AuditSettings()), ErrorBudget(ErrorBudgetSettings(target=target, safety=3.0))))
+               Audit(AuditSettings()), ErrorBudget(ErrorBudgetSettings(target=target))))
 
 
 BUILDERS = {"penguin": penguin, "a4nn": a4nn, "none": none}
