@@ -41,7 +41,7 @@ network is its last point. Methods and the knob each one sweeps:
 
 Metrics (``engine.metrics.strategy_report``): epochs saved, MAE of the fitness vs the true
 final value, Spearman rho, top-10 % recall (strict, and counting ties at the true k-th
-best). The default is also replayed in ``--orders`` (5) seeded random orders of each
+best). The default is also replayed in ``--orders`` (10) seeded random orders of each
 collection (``a4nn.other_orders``: mean, min and max of savings, MAE and recall): the
 population's decisions depend on which networks finished first, so the recorded order is
 one sample of them. Goal for the default, per collection: at least 50 % of the oracle's
@@ -168,8 +168,8 @@ def in_other_orders(collection: dict, budget: int, orders: int, seed: int = 7) -
     """The default replayed in ``orders`` seeded random orders of the same curves: mean, min and max.
 
     A population's decisions depend on which networks finished first, so one order (the
-    recorded one) is one sample: over five orders the default's savings on ``tabular-2class``
-    spanned 3.8-33.6 % against 41.9 % in the recorded order. This says how far to trust it.
+    recorded one) is one sample: over ten orders the default's savings on ``tabular-2class``
+    spanned 0.7-28.1 % against 41.4 % in the recorded order. This says how far to trust it.
     """
     rng = np.random.default_rng(seed)
     rows = []
@@ -179,7 +179,9 @@ def in_other_orders(collection: dict, budget: int, orders: int, seed: int = 7) -
         shuffled = {**collection, "curves": [collection["curves"][i] for i in order], "flops": flops}
         row, _ = run_a4nn(shuffled, budget)
         rows.append(row)
-    spread = {"orders": orders, "seed": seed}
+    spread = {"orders": orders, "seed": seed,
+              # replays whose fitness kept the goal's error and recall (whatever they saved)
+              "within_mae_and_recall": sum(row["mae"] <= GOAL["mae"] and row["recall"] >= GOAL["recall"] for row in rows)}
     for key in ("epochs_saved", "mae", "recall"):
         values = [row[key] for row in rows]
         spread[key] = {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values))}
@@ -353,7 +355,8 @@ def other_orders(row: dict) -> str:
         return ""
     saved, mae, recall = spread["epochs_saved"], spread["mae"], spread["recall"]
     return (f"{spread['orders']} other orders: saved {100 * saved['mean']:.1f}% ({100 * saved['min']:.1f}-"
-            f"{100 * saved['max']:.1f}) MAE {mae['mean']:.2f} (max {mae['max']:.2f}) recall min {recall['min']:.2f} | ")
+            f"{100 * saved['max']:.1f}) MAE {mae['mean']:.2f} (max {mae['max']:.2f}) recall min {recall['min']:.2f}, "
+            f"{spread.get('within_mae_and_recall', '?')} within MAE and recall | ")
 
 
 def dominated_by(ours: dict, peers: dict[str, list[dict]]) -> list[str]:
@@ -440,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--search-db", action="append", default=[], metavar="BEAM=PATH",
                         help="a recorded standalone search (SQLite file) as collection search-BEAM")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--orders", type=int, default=5,
+    parser.add_argument("--orders", type=int, default=10,
                         help="also replay the default in this many seeded random orders (0: only the recorded one)")
     parser.add_argument("--default-only", action="store_true",
                         help="only the a4nn default, the oracle and never-stop (no peers, no sweep; "

@@ -158,3 +158,22 @@ def test_the_variable_projection_fit_recovers_a_clean_saturating_curve() -> None
     a, b, c = falling.params
     assert falling.ok and 0.5 <= a <= 200 and b >= 1 and c >= 0
     assert not fit_saturating_exponential(x[:2], y[:2]).ok and not fit_saturating_exponential(x, y * np.nan).ok
+
+
+def test_a_price_refuses_a_dear_stop_that_saves_few_epochs() -> None:
+    """price x target x the share of the epochs saved caps each stop's charge, however much budget is left."""
+    population = _population(99)  # room for 100 x 0.5 = 50 points
+    veto = ErrorBudget(ErrorBudgetSettings(target=0.5, safety=2.0, price=8.0))
+
+    def ask(error: float, t: int) -> Verdict | None:
+        curve = Curve(length=20, proposal=Verdict(VerdictKind.STOP, "hopeless", 60.0, error))
+        curve.values = [60.0] * t
+        return veto.decide(curve, population)
+    assert ask(1.0, 5) is None  # 2 points for 75 % of the epochs: within 8 x 0.5 x 0.75 = 3
+    dear = ask(1.0, 17)  # 2 points for 15 %: more than 0.6
+    assert dear is not None and dear.kind is VerdictKind.KEEP and dear.rule == "error-budget"
+    assert ask(0.25, 17) is None  # 0.5 points for the last 3 epochs is fine
+    # without a price only the budget counts
+    assert ErrorBudget(ErrorBudgetSettings(target=0.5, safety=2.0)).decide(
+        Curve(length=20, values=[60.0] * 17, proposal=Verdict(VerdictKind.STOP, "hopeless", 60.0, 1.0)),
+        population) is None
