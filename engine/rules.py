@@ -582,7 +582,9 @@ def reachable(curve: Curve, population: Population | None, rank: int = 1) -> flo
 
     def gains() -> np.ndarray:
         scores = sign * np.stack(population.curves)
-        return np.sort(scores[:, -1] - np.nanmax(scores[:, :t], axis=1))
+        # a finished curve with no finite value yet at this epoch gained without limit (as Hopeless reads it)
+        best = np.max(np.nan_to_num(scores[:, :t], nan=-np.inf), axis=1)
+        return np.sort(scores[:, -1] - best)
     ordered = population.memo(("gains-from", t, sign), gains)
     gain = float(ordered[-min(max(rank, 1), len(ordered))])
     return curve.clip(sign * (max(sign * v for v in curve.values) + gain))
@@ -650,7 +652,7 @@ class Hopeless:
         i = curve.t - 1
         best = max(curve.sign * v for v in curve.values)
         # the bound: the most any complete network gained from this epoch on (contenders included)
-        optimistic = curve.clip(curve.sign * (best + float(gains.every_gain[:, i].max())))
+        optimistic = reachable(curve, population)
         near = np.argsort(np.abs(gains.best[:, i] - best), kind="stable")[: self.neighbours]
         their = gains.gain[near, i]
         median = float(np.median(their))
@@ -658,7 +660,6 @@ class Hopeless:
         # networks that never learned): the spread over all sampled networks is the floor
         spread = float(np.mean(np.abs(gains.gain[:, i] - np.median(gains.gain[:, i]))))
         # and the rule of succession's share of the largest gain any complete network made from here
-        # (a late learner among networks that look alike so far: see NeverLearns._drift)
         # (a late learner among networks that look alike so far: see NeverLearns._drift); how far such a
         # learner goes is not the largest gain seen, which a few early networks understate (a tabular
         # learner that sat at 53 % until epoch 13 and ended at 92 %), but where the networks that ended

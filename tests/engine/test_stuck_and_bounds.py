@@ -78,6 +78,9 @@ def test_reachable_adds_the_rank_th_largest_gain_seen_from_this_epoch() -> None:
     assert reachable(curve, population, rank=1) == 95.0  # the one late learner
     assert reachable(curve, population, rank=3) == 83.0  # all but two of the five
     assert reachable(curve, None) is None
+    # a finished curve with no finite value by this epoch (NaN points are tolerated) could have gained anything
+    population.add_curve([float("nan")] * 10 + [80.0] * 10)
+    assert reachable(curve, population, rank=1) == 100.0
 
 
 def test_an_extrapolation_stop_of_a_climbing_network_near_the_top_is_vetoed() -> None:
