@@ -42,7 +42,9 @@ network (complete ones count 0, a stop its expected error times a safety factor)
 the share of the network's epochs it saves (a stop in the last epochs buys little and its
 error counts in full). The safety factor is learned on the search: the stops the audit or the
 budget overruled are checked against the final value once those networks finish, and the factor
-is how many times their expected error they would have missed by (3 before any check, shrunk
+is how many times their expected error they would have missed by, over the checks that expected
+about as much error as the stop at hand (within a factor of two: the sure stops are the ones that
+go through, and on noisy curves they were the least honest; 3 before any such check, shrunk
 toward 3 by two pseudo-checks, never below 1; the checked stops missed by 0.8-3.7 times their
 expected error on the benchmark's collections). Why start at 3 and not at the median 2: the
 first stops are made before any check, and a start of 2 let the mean error of the fitness reach

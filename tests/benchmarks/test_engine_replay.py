@@ -50,3 +50,13 @@ def test_other_orders_replay_the_same_curves_reproducibly(replay) -> None:
         assert spread[key]["min"] <= spread[key]["mean"] <= spread[key]["max"]
     assert 0.0 < spread["epochs_saved"]["max"] < 1.0  # clean curves: the default stops some networks
     assert spread != replay.in_other_orders(collection, 12, orders=3, seed=8)  # other orders, other decisions
+
+
+def test_a_peer_dominates_on_savings_and_recall_and_the_filter_keeps_those_within_the_error(replay) -> None:
+    ours = {"epochs_saved": 0.20, "recall": 1.0, "mae": 0.3}
+    peers = {"p": [{"setting": {"x": 1}, "epochs_saved": 0.40, "recall": 1.0, "mae": 2.0},   # saves more, worse fitness
+                   {"setting": {"x": 2}, "epochs_saved": 0.25, "recall": 1.0, "mae": 0.4},   # better, within the error
+                   {"setting": {"x": 3}, "epochs_saved": 0.20, "recall": 1.0, "mae": 0.1},   # a tie is no win
+                   {"setting": {"x": 4}, "epochs_saved": 0.50, "recall": 0.9, "mae": 0.1}]}  # loses recall
+    assert replay.dominated_by(ours, peers) == ["p {'x': 1}", "p {'x': 2}"]
+    assert replay.dominated_by(ours, peers, max_mae=0.5) == ["p {'x': 2}"]

@@ -177,3 +177,31 @@ def test_a_price_refuses_a_dear_stop_that_saves_few_epochs() -> None:
     assert ErrorBudget(ErrorBudgetSettings(target=0.5, safety=2.0)).decide(
         Curve(length=20, values=[60.0] * 17, proposal=Verdict(VerdictKind.STOP, "hopeless", 60.0, 1.0)),
         population) is None
+
+
+def test_a_stop_is_charged_at_the_factor_of_checks_as_sure_as_it() -> None:
+    """Checked stops that expected 4 points were honest, those that expected 0.5 missed by 4 times that:
+    over all checks the factor is 1.4, but a stop expecting 0.5 points is charged 3.7 times."""
+    population = _population(9, length=20)
+    for _ in range(10):
+        population.add_check(4.0, 4.0)
+    for _ in range(4):
+        population.add_check(2.0, 0.5)
+    # sums 48 realized / 42 expected, shrunk toward the start of 3 by 2 pseudo-checks at the mean of 3
+    assert population.error_ratio(3.0) == pytest.approx((48.0 + 3.0 * 6.0) / (42.0 + 6.0))
+    # the four that expected 0.25-1 points: 8 / 2, two pseudo-checks at 0.5
+    assert population.error_ratio(3.0, near=0.5) == pytest.approx((8.0 + 3.0 * 1.0) / (2.0 + 1.0))
+    assert population.error_ratio(3.0, near=4.0) == pytest.approx((40.0 + 3.0 * 8.0) / (40.0 + 8.0))
+    assert population.error_ratio(3.0, near=1.5) == 3.0  # no check expected 0.75-3 points: the start
+
+    def ask(width: float | None) -> Verdict | None:
+        veto = ErrorBudget(ErrorBudgetSettings(target=0.5, width=width))
+        curve = Curve(length=20, proposal=Verdict(VerdictKind.STOP, "hopeless", 60.0, 0.5))
+        curve.values = [60.0] * 5
+        return veto.decide(curve, population)
+    assert ask(None) is None and ask(2.0) is None  # 10 networks, room for 5 points
+    # an earlier stop's 3 points are counted at the factor over all checks (1.375): 4.125 of the 5.5 points
+    population.record_fitness(101, 60.0, error=3.0)
+    assert ask(None) is None  # (4.125 + 0.5 x 1.375) / 11 = 0.44
+    kept = ask(2.0)  # (4.125 + 0.5 x 3.667) / 11 = 0.54 > 0.5
+    assert kept is not None and kept.kind is VerdictKind.KEEP and "safety 3.67" in kept.reason

@@ -42,7 +42,8 @@ def test_quick_search_records_the_whole_trail(tmp_path: Path) -> None:
         prior = next(rule for rule in config.extra["stops"] if rule["rule"] == "prior")
         assert prior["tolerance"] == pytest.approx(100 / n_val) and config.n == 3  # 4 epochs: n stays 3
         assert config.extra["vetoes"][-1] == {"rule": "error-budget", "target": 0.5, "safety": 3.0, "unknown": None,
-                                               "calibrate": True, "weight": 2.0, "floor": 1.0, "price": 8.0}
+                                               "calibrate": True, "weight": 2.0, "floor": 1.0, "price": 8.0,
+                                               "width": 2.0}
         assert search.config["state_path"].endswith("nsga_state.pkl") and Path(search.config["state_path"]).exists()
         architectures = session.scalars(select(Architecture)).all()
         assert len(architectures) == summary["networks"] <= 6
