@@ -106,7 +106,8 @@ def cached_standalone(beam: str, args: argparse.Namespace, folder: Path) -> dict
     run = run_search(beam, "none", args, folder)
     copy_sqlite(folder / f"{beam}-none.db", db)
     meta.write_text(json.dumps({"wall_seconds": run["wall_seconds"], "settings": vars(args), "beam": beam}))
-    return run
+    # where it is kept, as for a run read back: search_ab_seeds.py replays the engine over it from there
+    return {**run, "cached": str(db)}
 
 
 def copy_sqlite(source: Path, target: Path) -> None:
