@@ -127,8 +127,9 @@ class Population:
         ``width`` of it count: how honest the rules are depends on how sure they claim to be.
         Over all checks the ratio is set by the proposals with large expected errors, the many
         ones on noisy curves, which are roughly honest: 1.08-1.39 on ``xfel-low``, ``xfel-high``
-        and ``search-low`` (``benchmarks/engine_replay.py``, five orders each), where the stops
-        that went through, those with small expected errors, missed by 2.9-7.9 times theirs.
+        and ``search-low``, where the stops that went through, those with small expected errors,
+        missed by 2.9-7.9 times theirs (a one-off diagnostic over the collections of
+        ``benchmarks/engine_replay.py``, the recorded and four seeded orders each; not kept in the repo).
         """
         checks = self.checks
         if near is not None and near > 0 and math.isfinite(near):
