@@ -1,6 +1,6 @@
 """The Ray evaluator: GPU slots on a CPU machine, streamed decisions, faults, Ctrl-C, direct writes.
 
-All tests share one Ray instance (``ray_cluster`` in conftest: 2 CPUs, 2 logical
+All tests share one Ray instance (``ray_cluster`` in conftest, module-scoped: 2 CPUs, 2 logical
 GPUs) and train 16-pixel images with C=4 for a couple of epochs.
 """
 from __future__ import annotations
