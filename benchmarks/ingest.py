@@ -96,7 +96,7 @@ def bench_sqlite(folder: Path, work: Path) -> dict:
     summary = ingest_paths(database, [folder], progress=False)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     start = time.perf_counter()
-    again = ingest_paths(database, [folder], progress=False)
+    ingest_paths(database, [folder], progress=False)
     again_seconds = time.perf_counter() - start
     with database.engine.connect() as connection:
         architectures = connection.execute(select(func.count()).select_from(Architecture)).scalar_one()

@@ -33,7 +33,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 from urllib.parse import quote, unquote_plus
 
 from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, false, func, literal, or_, select

@@ -25,7 +25,7 @@ from typing import Any, Iterator, Literal
 import numpy as np
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from a4nn.api.dependencies import Id, get_database

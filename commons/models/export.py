@@ -53,7 +53,7 @@ def export_onnx(loaded: LoadedNetwork, out: Path) -> None:
     ``onnx`` package alone.
     """
     try:
-        import onnx  # noqa: F401 - the exporter and the check need it
+        import onnx  # the exporter needs it too, not only the check below
     except ImportError:
         raise A4nnError(MISSING_ONNX) from None
     with warnings.catch_warnings():
@@ -61,8 +61,6 @@ def export_onnx(loaded: LoadedNetwork, out: Path) -> None:
         torch.onnx.export(loaded.module, (example_input(loaded),), str(out), dynamo=False, opset_version=ONNX_OPSET,
                           input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
-    import onnx
-
     onnx.checker.check_model(onnx.load(str(out)))
 
 

@@ -35,7 +35,7 @@ from a4nn import __version__
 from a4nn.errors import A4nnError
 from a4nn.commons.models.knee import METHOD as KNEE_METHOD, knee_point
 from a4nn.lineage.database import Database
-from a4nn.lineage.models import Architecture, ArchitectureParent, Checkpoint, Dataset, Genome, Search
+from a4nn.lineage.models import Architecture, ArchitectureParent, Checkpoint, Dataset, Search
 from a4nn.lineage.pareto import pareto_front
 from a4nn.lineage.recorder import Recorder
 

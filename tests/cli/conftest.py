@@ -1,8 +1,6 @@
 """Fixtures of the CLI tests (helpers in cli_helpers.py): a database made the way a user makes one."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cli_helpers import TINY_ICPP, TINY_ICPP_NAME, run_console

@@ -231,8 +231,8 @@ def test_learning_curve_marks_predictions_above_the_axis(shared, shared_data):
     assert marked and np.allclose(marked[0].get_offsets()[:, 1], high)
 
 
-def test_learning_curve_has_no_legend_entry_for_an_empty_series(shared, shared_data):
-    data, trail = shared_data, shared[1]
+def test_learning_curve_has_no_legend_entry_for_an_empty_series(shared_data):
+    data = shared_data
     ran_full = data.models[(data.models["search"] == ENGINE_SEARCH) & (data.models["fate"] == "ran full")]
     predictions = data.predictions[data.predictions["model_id"].isin(ran_full["model_id"])]
     never = [m for m in ran_full["model_id"] if not predictions[predictions["model_id"] == m]["converged"].any()]

@@ -1,8 +1,6 @@
 """load_network from a database, a bundle and the query service; NSGA-Net's layout; evaluations; bad input."""
 from __future__ import annotations
 
-import hashlib
-import io
 import shutil
 from pathlib import Path
 

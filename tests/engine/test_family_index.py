@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from a4nn.engine.family_index import classify, index_families, summarize, write_index
+from a4nn.engine.family_index import classify, index_families, summarize
 
 X = np.arange(30)
 FAST = list(60 + 30 * (1 - 0.8 ** X))
