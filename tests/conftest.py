@@ -37,19 +37,20 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 # "1117 passed, 3 skipped". No test's outcome depends on that teardown, so the run ends with pytest's own
 # exit status and skips it. A4NN_TEST_FULL_FINALIZE=1 keeps the normal finalization (to chase such a crash).
 FULL_FINALIZE_ENV = "A4NN_TEST_FULL_FINALIZE"
-_finished_session: list[pytest.Session] = []
+_FINISHED_SESSION = pytest.StashKey[pytest.Session]()
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    _finished_session.append(session)
+    session.config.stash[_FINISHED_SESSION] = session
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if os.environ.get(FULL_FINALIZE_ENV) == "1" or not _finished_session:
+    session = config.stash.get(_FINISHED_SESSION, None)
+    if os.environ.get(FULL_FINALIZE_ENV) == "1" or session is None:
         return
-    status = int(_finished_session[-1].exitstatus)
+    status = int(session.exitstatus)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
