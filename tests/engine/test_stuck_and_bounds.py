@@ -8,7 +8,9 @@ import numpy as np
 
 from a4nn.engine.population import Population
 from a4nn.engine.rules import (Curve, ExtrapolationAgreement, ExtrapolationSettings, Hopeless, HopelessSettings,
-                               Stuck, StuckSettings, TopContender, TopContenderSettings, VerdictKind, reachable)
+                               Plateau, PlateauSettings, Stuck, StuckSettings, TopContender, TopContenderSettings,
+                               VerdictKind, reachable)
+from a4nn.engine.strategies import a4nn
 
 LENGTH = 20
 
@@ -105,6 +107,41 @@ def test_an_extrapolation_stop_of_a_climbing_network_near_the_top_is_vetoed() ->
         return answer is not None and answer.kind is VerdictKind.KEEP
     assert kept(bounded)  # 80 + the 8 points a finished network gained from here reach 88
     assert not kept(bare)  # 80.5 + 2 x 0.3 does not
+
+
+def test_a_plateau_stop_of_a_network_resting_below_the_top_is_judged_at_what_it_could_reach() -> None:
+    """A network resting at 80 for four epochs, where finished networks gained up to 8 points from here."""
+    population = _climbers([3.0, 4.0, 5.0, 6.0, 8.0])  # finals 83-88
+    for key, value in enumerate([70.0, 71.0, 72.0, 73.0, 74.0]):
+        population.record_fitness(1000 + key, value)
+    curve = _curve([70.0, 75.0, 78.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0])
+    settings = PlateauSettings(n=4, radius=0.25, calibrate=False)
+    bounded = Plateau(replace(settings, bound_rank=1)).decide(curve, population)
+    bare = Plateau(replace(settings, bound_rank=0)).decide(curve, population)
+    assert bounded is not None and bare is not None and bounded.fitness == bare.fitness == 80.0
+    assert bounded.optimistic == 88.0 and bare.optimistic is None
+    veto = TopContender(TopContenderSettings(z=2.0))
+
+    def kept(verdict) -> bool:
+        curve.proposal = replace(verdict, error=0.3)
+        try:
+            answer = veto.decide(curve, population)
+        finally:
+            curve.proposal = None
+        return answer is not None and answer.kind is VerdictKind.KEEP
+    assert kept(bounded) and not kept(bare)
+    # a lone engine has no finished curves to bound it with: the veto falls back to z expected errors
+    assert Plateau(settings).decide(curve, None).optimistic is None
+
+
+def test_the_default_ends_with_a_calibrated_plateau_above_chance_judged_at_its_reach() -> None:
+    strategy = a4nn(n_classes=5, n_val=200, min_curves=7)
+    names = [rule.name for rule in strategy.stops]
+    assert names == ["never-learns", "prior", "hopeless", "extrapolation", "plateau"]
+    plateau, extrapolation = strategy.stops[-1], strategy.stops[-2]
+    assert plateau.settings.calibrate and plateau.settings.bound_rank > 0 and plateau.settings.min_curves == 7
+    assert plateau.settings.floor == extrapolation.settings.floor > 20.0  # above the five-class chance band
+    assert plateau.settings.budget == extrapolation.settings.budget
 
 
 def test_the_hopeless_error_allows_for_a_late_learner_the_first_networks_never_showed() -> None:
