@@ -74,6 +74,17 @@ def _climbers(gains: list[float]) -> Population:
     return population
 
 
+def _kept_by_top_contender(curve: Curve, population: Population, verdict) -> bool:
+    """Whether the top-10 % veto (z = 2) keeps training a network a rule proposed to stop with ``verdict``,
+    its expected error set to 0.3 points (as calibrated on the finished curves)."""
+    curve.proposal = replace(verdict, error=0.3)
+    try:
+        answer = TopContender(TopContenderSettings(z=2.0)).decide(curve, population)
+    finally:
+        curve.proposal = None
+    return answer is not None and answer.kind is VerdictKind.KEEP
+
+
 def test_reachable_adds_the_rank_th_largest_gain_seen_from_this_epoch() -> None:
     population = _climbers([1.0, 2.0, 3.0, 4.0, 15.0])
     curve = _curve([75.0, 78.0, 79.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0])
@@ -96,17 +107,8 @@ def test_an_extrapolation_stop_of_a_climbing_network_near_the_top_is_vetoed() ->
     bare = ExtrapolationAgreement(ExtrapolationSettings(n=3, r=0.5, bound_rank=0)).decide(curve, population)
     assert bounded is not None and bare is not None and bounded.fitness == bare.fitness == 80.5
     assert bounded.optimistic == 88.0 and bare.optimistic is None
-    veto = TopContender(TopContenderSettings(z=2.0))
-
-    def kept(verdict) -> bool:
-        curve.proposal = replace(verdict, error=0.3)  # as calibrated on the finished curves
-        try:
-            answer = veto.decide(curve, population)
-        finally:
-            curve.proposal = None
-        return answer is not None and answer.kind is VerdictKind.KEEP
-    assert kept(bounded)  # 80 + the 8 points a finished network gained from here reach 88
-    assert not kept(bare)  # 80.5 + 2 x 0.3 does not
+    assert _kept_by_top_contender(curve, population, bounded)  # 80 + the 8 points a finished network gained reach 88
+    assert not _kept_by_top_contender(curve, population, bare)  # 80.5 + 2 x 0.3 does not
 
 
 def test_a_plateau_stop_of_a_network_resting_below_the_top_is_judged_at_what_it_could_reach() -> None:
@@ -120,16 +122,7 @@ def test_a_plateau_stop_of_a_network_resting_below_the_top_is_judged_at_what_it_
     bare = Plateau(replace(settings, bound_rank=0)).decide(curve, population)
     assert bounded is not None and bare is not None and bounded.fitness == bare.fitness == 80.0
     assert bounded.optimistic == 88.0 and bare.optimistic is None
-    veto = TopContender(TopContenderSettings(z=2.0))
-
-    def kept(verdict) -> bool:
-        curve.proposal = replace(verdict, error=0.3)
-        try:
-            answer = veto.decide(curve, population)
-        finally:
-            curve.proposal = None
-        return answer is not None and answer.kind is VerdictKind.KEEP
-    assert kept(bounded) and not kept(bare)
+    assert _kept_by_top_contender(curve, population, bounded) and not _kept_by_top_contender(curve, population, bare)
     # a lone engine has no finished curves to bound it with: the veto falls back to z expected errors
     assert Plateau(settings).decide(curve, None).optimistic is None
 
