@@ -434,7 +434,8 @@ class PlateauSettings:
     expected errors). Why: a network resting just below the top 10 % is the one a plateau stop
     costs, and the plateau's error, measured on the complete curves that rested and stayed, says
     nothing of those that climbed again; in the a4nn default without the bound the published
-    low beam's top-10 % recall fell to 0.8 (``benchmarks/engine_replay.py``)."""
+    low beam's top-10 % recall fell to 0.8 in the recorded order (a one-off replay of the
+    ``benchmarks/engine_replay.py`` collections, not kept in the repo)."""
 
     n: int = 4
     radius: float = 0.25

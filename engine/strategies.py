@@ -69,8 +69,8 @@ Why the plateau rule is back: judged, as the extrapolation rule's stops are, at 
 could still reach, its stops no longer cost recall. Judged at the plateau's own expected error
 (which the complete curves that rested and stayed make small) it cost the published low beam's
 top-10 % recall (0.8 in the recorded order), and over the recorded and ten other orders of each
-replay collection the mean error and recall stayed within the goal in 101 of 132 replays (117
-without the rule); with the bound, in 120 (``benchmarks/engine_replay.py``: 12 recorded, 108 of
+replay collection the mean error and recall stayed within the goal in 101 of 132 replays (a
+one-off run of those replays, not kept in the repo; 117 without the rule); with the bound, in 120 (``benchmarks/engine_replay.py``: 12 recorded, 108 of
 120 other orders), and the savings came to 50.1 % of half the oracle's on average per collection
 over the other orders instead of 47.6 % (on ``tabular-2class`` 24.6 % instead of 13.6 %), for
 less in the recorded order on the published beams and the medium and high quick searches.

@@ -74,6 +74,15 @@ def _climbers(gains: list[float]) -> Population:
     return population
 
 
+def _below_the_top() -> Population:
+    """Five complete curves that sat at 80 % until epoch 10 and ended at 83-88, and five stopped networks
+    at 70-74: the top 10 % (1 of 10) is 88."""
+    population = _climbers([3.0, 4.0, 5.0, 6.0, 8.0])
+    for key, value in enumerate([70.0, 71.0, 72.0, 73.0, 74.0]):
+        population.record_fitness(1000 + key, value)
+    return population
+
+
 def _kept_by_top_contender(curve: Curve, population: Population, verdict) -> bool:
     """Whether the top-10 % veto (z = 2) keeps training a network a rule proposed to stop with ``verdict``,
     its expected error set to 0.3 points (as calibrated on the finished curves)."""
@@ -98,9 +107,7 @@ def test_reachable_adds_the_rank_th_largest_gain_seen_from_this_epoch() -> None:
 
 def test_an_extrapolation_stop_of_a_climbing_network_near_the_top_is_vetoed() -> None:
     """A settled run of extrapolations below the top, on a network that could still climb past it."""
-    population = _climbers([3.0, 4.0, 5.0, 6.0, 8.0])  # finals 83-88
-    for key, value in enumerate([70.0, 71.0, 72.0, 73.0, 74.0]):
-        population.record_fitness(1000 + key, value)
+    population = _below_the_top()
     curve = _curve([80.0] * 10)
     curve.predictions = [80.5] * 10  # the fit has settled at 80.5; the top 10 % (1 of 10) is 88
     bounded = ExtrapolationAgreement(ExtrapolationSettings(n=3, r=0.5, bound_rank=1)).decide(curve, population)
@@ -113,9 +120,7 @@ def test_an_extrapolation_stop_of_a_climbing_network_near_the_top_is_vetoed() ->
 
 def test_a_plateau_stop_of_a_network_resting_below_the_top_is_judged_at_what_it_could_reach() -> None:
     """A network resting at 80 for four epochs, where finished networks gained up to 8 points from here."""
-    population = _climbers([3.0, 4.0, 5.0, 6.0, 8.0])  # finals 83-88
-    for key, value in enumerate([70.0, 71.0, 72.0, 73.0, 74.0]):
-        population.record_fitness(1000 + key, value)
+    population = _below_the_top()
     curve = _curve([70.0, 75.0, 78.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0, 80.0])
     settings = PlateauSettings(n=4, radius=0.25, calibrate=False)
     bounded = Plateau(replace(settings, bound_rank=1)).decide(curve, population)
