@@ -68,7 +68,7 @@ def test_eight_clients_read_while_a_search_writes(tmp_path: Path) -> None:
     try:
         wait_until_served(base, server)
         search = subprocess.Popen(
-            [console_script(), "search", "--pop", "3", "--offspring", "2", "--generations", "4", "--epochs", "4",
+            [console_script(), "search", "--pop", "3", "--offspring", "2", "--generations", "12", "--epochs", "16",
              "--image-size", "8", "--n-images", "40", "--channels", "2", "--checkpoints", "none",
              "--db", url, "--run-dir", str(tmp_path / "runs")],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
