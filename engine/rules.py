@@ -152,12 +152,19 @@ class Calibration:
     bias: float = 0.0  # median (final - value the rule saw): added to the fitness it hands back
 
 
-def _calibration(setting: tuple, handed: list[float], finals: list[float], saved: float) -> Calibration:
+def _calibration(setting: tuple, handed: list[float], finals: list[float], saved: float,
+                 upper: bool = False) -> Calibration:
+    """``upper``: the error is the mean plus its standard error (an upper estimate: the mean over the
+    few complete curves a setting fired on, picked as the best of several, is optimistic)."""
     if not handed:
         return Calibration(setting, math.inf, 0, saved)
     miss = np.asarray(finals) - np.asarray(handed)
     bias = float(np.median(miss))
-    return Calibration(setting, float(np.mean(np.abs(miss - bias))), len(handed), saved, bias)
+    deviation = np.abs(miss - bias)
+    error = float(np.mean(deviation))
+    if upper:
+        error += float(np.std(deviation, ddof=1) / math.sqrt(deviation.size)) if deviation.size > 1 else math.inf
+    return Calibration(setting, error, len(handed), saved, bias)
 
 
 def above(values: Sequence[float], floor: float | None, maximize: bool) -> bool:
@@ -496,6 +503,105 @@ class Plateau:
                            optimistic=bounded(curve, population, fitness, s.bound_rank),
                            reason=f"plateau ({n} values within ±{radius:.3f})")
         return None
+
+
+# ------------------------------------------------------------------ stale (Optuna's patience)
+@dataclass(frozen=True)
+class StaleSettings:
+    """No new best value in the last ``patience`` epochs (the test of Optuna's ``PatientPruner``); the
+    fitness is the best value so far. Calibrated (with a population): each patience in ``patience``
+    replayed over the fair complete curves, the one that saves most while its mean error plus its
+    standard error stays within ``budget``, the fitness corrected by their median (final - best so
+    far). Without calibration (or a population) it stops at the first patience, error unknown.
+    ``floor`` and ``bound_rank`` as for the plateau: the best value must lie above the chance band,
+    and a contender veto judges the stop at what the network could still reach."""
+
+    patience: tuple[int, ...] = (4, 6, 9)
+    budget: float = 1.0
+    calibrate: bool = True
+    min_curves: int = 10
+    min_epochs: int = 6
+    floor: float | None = None
+    bound_rank: int = 3
+
+
+def _stale_stops(scores: np.ndarray, patience: int, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``scores`` (curves x points, larger is better): the first observation count t >= ``start``
+    whose best value came ``patience`` or more observations before the t-th (0 where none), and the
+    running best. A value equal to the best so far is no new best, as in Optuna."""
+    filled = np.nan_to_num(np.atleast_2d(scores), nan=-np.inf)
+    rows, length = filled.shape
+    best = np.fmax.accumulate(filled, axis=1)
+    new = np.concatenate([np.ones((rows, 1), dtype=bool), filled[:, 1:] > best[:, :-1]], axis=1)
+    latest = np.maximum.accumulate(np.where(new, np.arange(length)[None, :], 0), axis=1)
+    counts = np.arange(1, length + 1)
+    ok = (counts[None, :] - 1 - latest >= patience) & (counts[None, :] >= start)
+    return np.where(ok.any(axis=1), counts[np.argmax(ok, axis=1)], 0), best
+
+
+class Stale:
+    """A network that has not bettered its best value for ``patience`` epochs stops at that best.
+
+    Why beside the plateau: a noisy curve that has stopped climbing rarely holds its last ``n``
+    values within a small radius, but it stops setting new bests. The patience is calibrated on
+    the search's own fair complete curves, and the error it reports is an upper estimate (mean
+    plus standard error), since it is measured on the few curves the chosen setting fired on.
+    On the classical learners' curves of ``tabular-5class`` (``benchmarks/engine_replay.py``) it is
+    what the default saves with: before it, nothing.
+    """
+
+    name = "stale"
+
+    @property
+    def uses_population(self) -> bool:
+        return self.settings.calibrate
+
+    def __init__(self, settings: StaleSettings = StaleSettings()):
+        self.settings = settings
+
+    def calibration(self, population: Population, maximize: bool) -> Calibration | None:
+        def compute() -> Calibration | None:
+            s, sign = self.settings, 1.0 if maximize else -1.0
+            curves = np.stack(population.sampled)
+            results = []
+            for patience in s.patience:
+                stops, best = _stale_stops(sign * curves, patience, max(patience + 1, s.min_epochs))
+                fired = np.nonzero((stops > 0) & (stops < curves.shape[1]))[0]
+                handed = sign * best[fired, stops[fired] - 1]
+                if s.floor is not None and maximize:
+                    keep = handed > s.floor
+                    fired, handed = fired[keep], handed[keep]
+                saved = float(np.sum(curves.shape[1] - stops[fired]))
+                results.append(_calibration((patience,), handed.tolist(), curves[fired, -1].tolist(), saved,
+                                            upper=True))
+            return _pick(results, s.budget, len(curves))
+        return population.memo(("stale", self.settings, maximize), compute)
+
+    def decide(self, curve: Curve, population: Population | None) -> Verdict | None:
+        s = self.settings
+        if curve.t >= curve.length:
+            return None
+        patience, error, bias = s.patience[0], math.inf, 0.0
+        if s.calibrate:
+            if population is None or len(population.sampled) < s.min_curves:
+                return None
+            calibrated = self.calibration(population, curve.maximize)
+            if calibrated is None:
+                return None  # no patience keeps its fitness within the budget on these curves
+            (patience,), error, bias = calibrated.setting, calibrated.error, calibrated.bias
+        if curve.t < max(patience + 1, s.min_epochs):
+            return None
+        scores = [curve.sign * v for v in curve.values]
+        best = max(scores)
+        if curve.t - 1 - scores.index(best) < patience:
+            return None
+        value = curve.sign * best
+        if not above([value], s.floor, curve.maximize):
+            return None
+        fitness = curve.clip(value + bias)
+        return Verdict(VerdictKind.STOP, self.name, fitness, error,
+                       optimistic=bounded(curve, population, fitness, s.bound_rank),
+                       reason=f"no new best in {patience} epochs")
 
 
 # ------------------------------------------------------------------ extrapolation agreement (PENGUIN)

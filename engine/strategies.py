@@ -89,7 +89,8 @@ from typing import Any
 from a4nn.engine.rules import (Audit, AuditSettings, ErrorBudget, ErrorBudgetSettings, ExtrapolationAgreement,
                                ExtrapolationSettings, Hopeless, HopelessSettings, NeverLearns, NeverLearnsSettings,
                                ParetoContender, ParetoContenderSettings, Plateau, PlateauSettings, PriorAgreement,
-                               PriorSettings, TopContender, TopContenderSettings, describe)
+                               PriorSettings, Stale, StaleSettings, TopContender, TopContenderSettings,
+                               describe)
 
 FITS = ("penguin", "a4nn", None)
 
@@ -174,6 +175,8 @@ def a4nn(*, n: int = 3, r: float = 0.5, c_min: int = 3, n_classes: int = 2,
                                                      min_curves=min_curves, floor=chance_top)),
         # calibrated likewise on the observed values; its stops judged at what the network could still reach
         Plateau(PlateauSettings(budget=budget / 2, min_curves=min_curves, floor=chance_top)),
+        # no new best for a calibrated patience (its error an upper estimate, so within twice the per-stop budget)
+        Stale(StaleSettings(budget=2 * budget, min_curves=min_curves, floor=chance_top)),
     ), vetoes=(ParetoContender(ParetoContenderSettings(z=1.0)), TopContender(TopContenderSettings(z=2.0)),
                Audit(AuditSettings()), ErrorBudget(ErrorBudgetSettings(target=target, price=DEFAULT_PRICE))))
 

@@ -132,11 +132,11 @@ def test_a_plateau_stop_of_a_network_resting_below_the_top_is_judged_at_what_it_
     assert Plateau(settings).decide(curve, None).optimistic is None
 
 
-def test_the_default_ends_with_a_calibrated_plateau_above_chance_judged_at_its_reach() -> None:
+def test_the_default_has_a_calibrated_plateau_above_chance_judged_at_its_reach() -> None:
     strategy = a4nn(n_classes=5, n_val=200, min_curves=7)
     names = [rule.name for rule in strategy.stops]
-    assert names == ["never-learns", "prior", "hopeless", "extrapolation", "plateau"]
-    plateau, extrapolation = strategy.stops[-1], strategy.stops[-2]
+    assert names == ["never-learns", "prior", "hopeless", "extrapolation", "plateau", "stale"]
+    plateau, extrapolation = strategy.stops[-2], strategy.stops[-3]
     assert plateau.settings.calibrate and plateau.settings.bound_rank > 0 and plateau.settings.min_curves == 7
     assert plateau.settings.floor == extrapolation.settings.floor > 20.0  # above the five-class chance band
     assert plateau.settings.budget == extrapolation.settings.budget
