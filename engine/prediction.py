@@ -15,7 +15,7 @@ Built-in strategies, selectable by name:
 
 ``a4nn`` (the default)
     The self-calibrating composition described in :mod:`a4nn.engine.strategies`:
-    never-learns, population prior, hopeless, calibrated extrapolation agreement;
+    never-learns, population prior, hopeless, calibrated extrapolation agreement, plateau, stale;
     contender vetoes keep the networks a NAS keeps training to the end and an error
     budget with a safety factor learned on the search limits the fitness error. The
     population (:class:`~a4nn.engine.population.Population`) is shared by the engines

@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 
 from a4nn.engine.population import Population
-from a4nn.engine.rules import Curve, Stale, StaleSettings, VerdictKind, _calibration, _stale_stops
+from a4nn.engine.rules import Stale, StaleSettings, VerdictKind, _calibration, _stale_stops
 from a4nn.engine.strategies import a4nn
-
-LENGTH = 20
-
-
-def _curve(values: list[float]) -> Curve:
-    curve = Curve(length=LENGTH)
-    curve.values = list(values)
-    curve.epochs = [float(i + 1) for i in range(len(values))]
-    return curve
+from tests.engine.test_stuck_and_bounds import LENGTH, _curve
 
 
 def _resting(n: int, seed: int = 0, late_gains: tuple[float, ...] = (0.0,)) -> Population:
