@@ -34,8 +34,8 @@ extrapolation rule (seed 0, ``--standalone-cache`` runs); ``search_ab_local.json
 ``search_ab_local_seed1.json`` the default whose error budget charges each stop at the factor of
 stops as sure as it; ``search_ab_plateau.json`` and ``search_ab_plateau_seed1.json`` the default
 with the bounded plateau rule (seeds 0 and 1; ``search_ab_seeds.py --seeds 0 1 --name search_ab_plateau``).
-``search_ab_stale.json`` and ``search_ab_stale_seed1.json``: the default with the calibrated stale rule
-(seeds 0 and 1; ``search_ab_seeds.py --seeds 0 1 --name search_ab_stale``).
+``search_ab_stale.json``: the default with the calibrated stale rule (seed 0;
+``search_ab_seeds.py --seeds 0 --name search_ab_stale``).
 Run: ``python benchmarks/search_ab.py [--beams low medium high] [--pop 8 --generations 5 ...]``.
 
 The standalone run does not depend on the engine, so ``--standalone-cache DIR`` keeps

@@ -1034,6 +1034,11 @@ class ErrorBudget:
 
 
 def describe(rule: Any) -> dict[str, Any]:
-    """A rule's name and settings, as recorded in ``engine_configs``."""
-    settings = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(rule.settings).items()}
-    return {"rule": rule.name, **settings}
+    """A rule's name and settings, as recorded in ``engine_configs``: JSON values (inf as None, a tuple
+    such as the stale rule's patiences as a list), so settings read back from the lineage compare
+    equal to a freshly built engine's."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and math.isinf(value):
+            return None
+        return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+    return {"rule": rule.name, **{k: plain(v) for k, v in asdict(rule.settings).items()}}

@@ -2,6 +2,7 @@
 search's finished curves, and the upper error estimate its calibration reports."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -95,3 +96,12 @@ def test_the_default_ends_with_a_calibrated_stale_rule_above_chance_judged_at_it
     assert stale.settings.calibrate and stale.settings.bound_rank > 0 and stale.settings.min_curves == 7
     assert stale.settings.floor == plateau.settings.floor > 20.0
     assert stale.settings.budget == 4 * plateau.settings.budget  # twice the per-stop budget
+
+
+def test_the_default_settings_read_back_from_json_equal_a_fresh_engines() -> None:
+    """engine_configs stores JSON: a tuple of patiences must not make stored and rebuilt settings differ
+    (search_ab_seeds.py replays only where they are equal)."""
+    settings = a4nn(n_classes=2, n_val=120).settings()
+    assert json.loads(json.dumps(settings)) == settings
+    stale = next(rule for rule in settings["stops"] if rule["rule"] == "stale")
+    assert stale["patience"] == [4, 6, 9]
