@@ -512,7 +512,8 @@ class StaleSettings:
     fitness is the best value so far. Calibrated (with a population): each patience in ``patience``
     replayed over the fair complete curves, the one that saves most while its mean error plus its
     standard error stays within ``budget``, the fitness corrected by their median (final - best so
-    far). Without calibration (or a population) it stops at the first patience, error unknown.
+    far). Calibrated, it says nothing before ``min_curves`` fair complete curves exist (nor without a
+    population); with ``calibrate`` off it stops at the first patience, its error unknown.
     ``floor`` and ``bound_rank`` as for the plateau: the best value must lie above the chance band,
     and a contender veto judges the stop at what the network could still reach."""
 
